@@ -1,0 +1,293 @@
+"""The base DataModule: a small image data set held as uint8 tensors in memory."""
+
+import abc
+from functools import cached_property
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from mixup_robust.data.augment import random_crop, random_horizontal_flip
+
+Arrays = tuple[torch.Tensor, torch.Tensor]
+
+
+class IndexedImages(Dataset):
+    """uint8 images and int64 labels, fetched a whole batch at a time.
+
+    Each batch is `(images, labels, indices)`, where `indices` are the samples' positions in
+    their split: defenses key their per-sample randomness on them.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor) -> None:
+        self.images, self.labels, self.indices = images, labels, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.__getitems__([item])
+
+    def __getitems__(self, items: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        index = self.indices[torch.as_tensor(items, dtype=torch.long)]
+        return self.images[index], self.labels[index], index
+
+
+def _already_batched(batch: tuple) -> tuple:
+    return batch
+
+
+class ExactDistributedSampler(DistributedSampler):
+    """Splits the data over ranks without padding: every sample is seen exactly once.
+
+    torch's DistributedSampler repeats samples so that all ranks get the same count; test
+    metrics would then count them twice. Subclassing it keeps Lightning from replacing it.
+    """
+
+    def __init__(self, dataset: Dataset, num_replicas: int, rank: int) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False)
+
+    def __iter__(self):
+        return iter(range(self.rank, len(self.dataset), self.num_replicas))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, len(self.dataset), self.num_replicas))
+
+
+class InMemoryDataModule(L.LightningDataModule, abc.ABC):
+    """Loads a data set once into uint8 tensors and yields float images in [0, 1].
+
+    Subclasses implement `load_split` (and set `num_classes`, `image_shape`, `flip_allowed`).
+    Batches are `(images, labels, indices)`; augmentation (random crop with zero padding,
+    horizontal flip where the data set allows it) runs on whole batches after the transfer to
+    the device. All random choices (validation split, test subset, pool, shuffling,
+    augmentation) are seeded by `seed`.
+
+    Args:
+        root: folder that holds the data set files.
+        batch_size: training batch size per device.
+        eval_batch_size: batch size for validation and test; defaults to `batch_size`.
+        val_size: images held out of the training split for validation: a count (>= 1) or a
+            fraction (< 1). 0 disables validation.
+        test_subset_size: evaluate on this many seeded random test points (the MI paper uses
+            1,000); None uses the whole test split.
+        pool_size_per_class: clean training images per class in the Mixup Inference pool.
+        crop_padding: zero padding (pixels) of the random-crop augmentation; 0 disables it.
+        horizontal_flip: random horizontal flips; None uses the data set's default.
+        seed: seed of every random choice above.
+        num_workers: DataLoader workers (the data is in memory, so 0 is usually best).
+    """
+
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    flip_allowed: bool = True
+
+    def __init__(
+        self,
+        root: str = "data",
+        batch_size: int = 128,
+        eval_batch_size: int | None = None,
+        val_size: float = 0.0,
+        test_subset_size: int | None = None,
+        pool_size_per_class: int = 100,
+        crop_padding: int = 4,
+        horizontal_flip: bool | None = None,
+        seed: int = 0,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
+            raise ValueError("batch_size and eval_batch_size must be at least 1.")
+        if val_size < 0 or pool_size_per_class < 1 or crop_padding < 0:
+            raise ValueError("val_size and crop_padding must be >= 0, pool_size_per_class >= 1.")
+        if horizontal_flip and not self.flip_allowed:
+            raise ValueError(
+                f"{type(self).__name__} does not allow horizontal flips (mirrored digits or "
+                "text change meaning); set horizontal_flip to false or leave it unset."
+            )
+        self.root = root
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.val_size = val_size
+        self.test_subset_size = test_subset_size
+        self.pool_size_per_class = pool_size_per_class
+        self.crop_padding = crop_padding
+        self.horizontal_flip = self.flip_allowed if horizontal_flip is None else horizontal_flip
+        self.seed = seed
+        self.num_workers = num_workers
+        self.train_batches_seen = 0
+
+    # ----------------------------------------------------------------- subclass hooks
+    @abc.abstractmethod
+    def load_split(self, split: str) -> Arrays:
+        """Returns uint8 images (N, C, H, W) and int64 labels (N,) of 'train' or 'test'.
+
+        Raises FileNotFoundError saying where the files must be when they are missing.
+        """
+
+    # ----------------------------------------------------------------- loading
+    @cached_property
+    def arrays(self) -> dict[str, Arrays]:
+        """The decoded 'train' and 'test' splits, loaded once and checked."""
+        loaded = {split: self.load_split(split) for split in ("train", "test")}
+        for split, (images, labels) in loaded.items():
+            self._check_arrays(split, images, labels)
+        return loaded
+
+    def _check_arrays(self, split: str, images: torch.Tensor, labels: torch.Tensor) -> None:
+        name = type(self).__name__
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError(f"{name}: {split} images must be uint8 (N, C, H, W).")
+        if tuple(images.shape[1:]) != tuple(self.image_shape):
+            raise ValueError(
+                f"{name}: {split} images have shape {tuple(images.shape[1:])}, expected "
+                f"{tuple(self.image_shape)}."
+            )
+        if len(labels) != len(images) or labels.dtype != torch.int64:
+            raise ValueError(f"{name}: {split} needs one int64 label per image.")
+        if len(labels) and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(f"{name}: {split} labels must lie in [0, {self.num_classes}).")
+
+    def _generator(self, purpose: int) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed * 1000 + purpose)
+
+    @cached_property
+    def split_indices(self) -> dict[str, torch.Tensor]:
+        """Indices into the loaded arrays of the train, val and test sets (seeded)."""
+        n_train = len(self.arrays["train"][1])
+        n_val = int(self.val_size) if self.val_size >= 1 else int(round(self.val_size * n_train))
+        if n_val >= n_train:
+            raise ValueError(f"val_size={self.val_size} leaves no training images of {n_train}.")
+        order = torch.randperm(n_train, generator=self._generator(1))
+        n_test = len(self.arrays["test"][1])
+        test = torch.arange(n_test)
+        if self.test_subset_size is not None:
+            if not 0 < self.test_subset_size <= n_test:
+                raise ValueError(
+                    f"test_subset_size={self.test_subset_size} must lie in [1, {n_test}]."
+                )
+            subset = torch.randperm(n_test, generator=self._generator(2))
+            test = subset[: self.test_subset_size].sort().values
+        return {
+            "train": order[n_val:].sort().values,
+            "val": order[:n_val].sort().values,
+            "test": test,
+        }
+
+    # ----------------------------------------------------------------- statistics
+    @cached_property
+    def channel_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per-channel mean and std of the training images, in [0, 1] pixel units."""
+        images, index = self.arrays["train"][0], self.split_indices["train"]
+        total = torch.zeros(images.shape[1], dtype=torch.float64)
+        squares = torch.zeros_like(total)
+        for chunk in index.split(4096):  # bounded memory for large sets (Tiny-ImageNet)
+            values = images[chunk].to(torch.float64) / 255.0
+            total += values.sum(dim=(0, 2, 3))
+            squares += values.square().sum(dim=(0, 2, 3))
+        count = len(index) * images.shape[2] * images.shape[3]
+        mean = total / count
+        std = (squares / count - mean.square()).clamp_min(1e-12).sqrt()
+        return tuple(mean.tolist()), tuple(std.tolist())
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        return self.channel_stats[0]
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        return self.channel_stats[1]
+
+    # ----------------------------------------------------------------- pool
+    def sampling_pool(self) -> Arrays:
+        """Clean training images for Mixup Inference, bucketed by class.
+
+        Returns uint8 images and int64 labels sorted by class, at most `pool_size_per_class`
+        per class, drawn (seeded) from the training split, never from validation or test.
+        """
+        images, labels = self.arrays["train"]
+        train = self.split_indices["train"]
+        train = train[torch.randperm(len(train), generator=self._generator(3))]
+        chosen = []
+        for label in range(self.num_classes):
+            members = train[labels[train] == label][: self.pool_size_per_class]
+            if len(members) == 0:
+                raise ValueError(f"The training split has no image of class {label} for the pool.")
+            chosen.append(members)
+        index = torch.cat(chosen)
+        return images[index], labels[index]
+
+    # ----------------------------------------------------------------- loaders
+    def setup(self, stage: str | None = None) -> None:
+        self.split_indices  # noqa: B018 - loads and splits once, with clear errors, up front
+
+    def _dataset(self, split: str) -> IndexedImages:
+        images, labels = self.arrays["test" if split == "test" else "train"]
+        return IndexedImages(images, labels, self.split_indices[split])
+
+    def _world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+
+    def train_dataloader(self) -> DataLoader:
+        dataset = self._dataset("train")
+        world_size, rank = self._world()
+        # A seeded DistributedSampler (also for one process): Lightning calls set_epoch on it,
+        # so each epoch's order depends only on (seed, epoch) and resuming reproduces it.
+        sampler = DistributedSampler(
+            dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=self.seed
+        )
+        # drop_last: a last batch of one image would break batch norm.
+        return self._loader(dataset, sampler, self.batch_size, drop_last=True)
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        dataset = self._dataset(split)
+        world_size, rank = self._world()
+        sampler = ExactDistributedSampler(dataset, num_replicas=world_size, rank=rank)
+        return self._loader(dataset, sampler, self.eval_batch_size)
+
+    def _loader(
+        self, dataset: IndexedImages, sampler, batch_size: int, drop_last: bool = False
+    ) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            drop_last=drop_last,
+            collate_fn=_already_batched,
+            num_workers=self.num_workers,
+        )
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._eval_loader("val") if len(self.split_indices["val"]) else []
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
+
+    # ----------------------------------------------------------------- device-side transform
+    def on_after_batch_transfer(self, batch: tuple, dataloader_idx: int) -> tuple:
+        images, labels, indices = batch
+        images = images.float().div_(255.0)
+        if self.trainer is not None and self.trainer.training:
+            images = self.augment(images)
+        return images, labels, indices
+
+    def augment(self, images: torch.Tensor) -> torch.Tensor:
+        """Random crop and flip, seeded by (seed, rank, number of training batches so far)."""
+        _, rank = self._world()
+        generator = torch.Generator(device=images.device)
+        generator.manual_seed(hash((self.seed, rank, self.train_batches_seen)) & (2**62 - 1))
+        self.train_batches_seen += 1
+        images = random_crop(images, self.crop_padding, generator)
+        if self.horizontal_flip:
+            images = random_horizontal_flip(images, generator)
+        return images
+
+    def state_dict(self) -> dict:
+        return {"train_batches_seen": self.train_batches_seen}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.train_batches_seen = state_dict["train_batches_seen"]

@@ -1,0 +1,192 @@
+"""CIFAR-10 and CIFAR-100 from torchvision's on-disk format (the official python pickles)."""
+
+import abc
+import pickle
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from mixup_robust.data.base import Arrays, InMemoryDataModule
+from mixup_robust.data.image_folder import missing_files_error
+
+
+class TorchvisionFormatDataModule(InMemoryDataModule):
+    """A data set in torchvision's on-disk layout under `root`, optionally downloaded.
+
+    With `download` true, `prepare_data` (or the first load) fetches missing files through
+    the torchvision data set class `torchvision_name`; otherwise missing files raise a
+    FileNotFoundError that names them. The files are read directly (no checksum check), so
+    copies placed by hand work too.
+    """
+
+    torchvision_name: str
+    download_url: str
+    download: bool = False
+
+    @abc.abstractmethod
+    def required_files(self, split: str) -> list[Path]:
+        """The files that `load_split(split)` reads."""
+
+    def download_calls(self) -> list[dict[str, Any]]:
+        """Keyword arguments of the torchvision constructor calls that fetch the files."""
+        return [{"train": False}]
+
+    def _missing(self, splits: tuple[str, ...] = ("train", "test")) -> list[Path]:
+        return [
+            path for split in splits for path in self.required_files(split) if not path.is_file()
+        ]
+
+    def prepare_data(self) -> None:
+        """Downloads the data set when `download` is true and files are missing."""
+        if not self.download or not self._missing():
+            return
+        import torchvision.datasets
+
+        dataset_class = getattr(torchvision.datasets, self.torchvision_name)
+        for kwargs in self.download_calls():
+            try:
+                dataset_class(self.root, download=True, **kwargs)
+            except Exception as error:
+                raise RuntimeError(
+                    f"{type(self).__name__}: downloading {self.torchvision_name} from "
+                    f"{self.download_url} into {self.root} failed ({type(error).__name__}: "
+                    f"{error}). Without network access, place these files by hand: "
+                    f"{', '.join(str(path) for path in self._missing())}."
+                ) from error
+
+    def check_files(self, split: str) -> list[Path]:
+        """Downloads if asked, then returns the split's files or raises FileNotFoundError."""
+        self.prepare_data()
+        missing = self._missing((split,))
+        if missing:
+            raise missing_files_error(
+                type(self).__name__,
+                missing,
+                f"Set `download: true` to fetch them with torchvision, or place torchvision's "
+                f"layout there by hand (from {self.download_url}).",
+            )
+        return self.required_files(split)
+
+
+def read_cifar_pickle(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Reads one CIFAR python-version batch: uint8 (N, 3, 32, 32) images and int64 labels.
+
+    Accepts str keys (as torchvision reads them, `encoding="latin1"`) and bytes keys.
+    """
+    with open(path, "rb") as file:
+        entry = pickle.load(file, encoding="latin1")
+    entry = {key.decode() if isinstance(key, bytes) else key: value for key, value in entry.items()}
+    if "data" not in entry or label_key not in entry:
+        raise ValueError(f"{path} lacks the 'data' or '{label_key}' entry of a CIFAR batch.")
+    data = np.asarray(entry["data"], dtype=np.uint8)
+    labels = np.asarray(entry[label_key], dtype=np.int64)
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
+        raise ValueError(f"{path}: expected (N, 3072) data and N labels, got {data.shape}.")
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+class CIFAR10DataModule(TorchvisionFormatDataModule):
+    """CIFAR-10: 50,000 train and 10,000 test RGB 32x32 images of 10 classes.
+
+    Reads `<root>/cifar-10-batches-py/data_batch_1..5` and `test_batch` (what
+    `torchvision.datasets.CIFAR10(root, download=True)` leaves there).
+
+    Args:
+        download: fetch the files with torchvision when they are missing.
+    """
+
+    num_classes = 10
+    image_shape = (3, 32, 32)
+    torchvision_name = "CIFAR10"
+    download_url = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+    folder = "cifar-10-batches-py"
+    split_files: ClassVar[dict[str, list[str]]] = {
+        "train": [f"data_batch_{i}" for i in range(1, 6)],
+        "test": ["test_batch"],
+    }
+    label_key = "labels"
+
+    def __init__(
+        self,
+        root: str = "data",
+        batch_size: int = 128,
+        eval_batch_size: int | None = None,
+        val_size: float = 0.0,
+        test_subset_size: int | None = None,
+        pool_size_per_class: int = 100,
+        crop_padding: int = 4,
+        horizontal_flip: bool | None = None,
+        seed: int = 0,
+        num_workers: int = 0,
+        download: bool = False,
+    ) -> None:
+        super().__init__(
+            root,
+            batch_size,
+            eval_batch_size,
+            val_size,
+            test_subset_size,
+            pool_size_per_class,
+            crop_padding,
+            horizontal_flip,
+            seed,
+            num_workers,
+        )
+        self.download = download
+
+    def required_files(self, split: str) -> list[Path]:
+        return [Path(self.root) / self.folder / name for name in self.split_files[split]]
+
+    def load_split(self, split: str) -> Arrays:
+        parts = [read_cifar_pickle(path, self.label_key) for path in self.check_files(split)]
+        images = np.concatenate([images for images, _ in parts])
+        labels = np.concatenate([labels for _, labels in parts])
+        return torch.from_numpy(images), torch.from_numpy(labels)
+
+
+class CIFAR100DataModule(CIFAR10DataModule):
+    """CIFAR-100: 50,000 train and 10,000 test RGB 32x32 images of 100 (fine) classes.
+
+    Reads `<root>/cifar-100-python/train` and `test` with their `fine_labels` (what
+    `torchvision.datasets.CIFAR100(root, download=True)` leaves there).
+
+    Args:
+        download: fetch the files with torchvision when they are missing.
+    """
+
+    num_classes = 100
+    torchvision_name = "CIFAR100"
+    download_url = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
+    folder = "cifar-100-python"
+    split_files: ClassVar[dict[str, list[str]]] = {"train": ["train"], "test": ["test"]}
+    label_key = "fine_labels"
+
+    def __init__(
+        self,
+        root: str = "data",
+        batch_size: int = 128,
+        eval_batch_size: int | None = None,
+        val_size: float = 0.0,
+        test_subset_size: int | None = None,
+        pool_size_per_class: int = 100,
+        crop_padding: int = 4,
+        horizontal_flip: bool | None = None,
+        seed: int = 0,
+        num_workers: int = 0,
+        download: bool = False,
+    ) -> None:
+        super().__init__(
+            root,
+            batch_size,
+            eval_batch_size,
+            val_size,
+            test_subset_size,
+            pool_size_per_class,
+            crop_padding,
+            horizontal_flip,
+            seed,
+            num_workers,
+            download,
+        )

@@ -1,0 +1,269 @@
+"""Class-folder images (`train/<class>/*`, `test/<class>/*`) from a folder or a `.zip` file."""
+
+import io
+import os
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from mixup_robust.data.base import Arrays, InMemoryDataModule
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+SPLITS = ("train", "test")
+
+# split -> class name -> image paths relative to the folder or zip, sorted.
+Listing = dict[str, dict[str, list[str]]]
+
+
+def decode_images(
+    names: Sequence[str],
+    read: Callable[[str], bytes],
+    shape: tuple[int, int, int],
+    source: str,
+    resize: bool = False,
+    size_hint: str = "",
+) -> torch.Tensor:
+    """Decodes image files with PIL in a thread pool into one uint8 (N, C, H, W) tensor.
+
+    Args:
+        names: the files to decode, in output order.
+        read: returns the raw bytes of a name (a file path or a zip member).
+        shape: (C, H, W) of every output image; C is 1 (grayscale) or 3 (RGB).
+        source: where the names live, for error messages.
+        resize: resize each image to (H, W) (bilinear) instead of requiring that size.
+        size_hint: appended to the error message of an image of another size.
+
+    Raises:
+        ValueError: an image cannot be decoded, or has another size and `resize` is false.
+    """
+    channels, height, width = shape
+    mode = {1: "L", 3: "RGB"}[channels]
+    out = np.empty((len(names), channels, height, width), dtype=np.uint8)
+
+    def decode_one(position: int) -> None:
+        name = names[position]
+        try:
+            with Image.open(io.BytesIO(read(name))) as image:
+                image = image.convert(mode)
+                if resize and image.size != (width, height):
+                    image = image.resize((width, height), Image.Resampling.BILINEAR)
+                pixels = np.asarray(image)
+        except Exception as error:
+            raise ValueError(f"Cannot decode image {name} in {source}: {error}") from error
+        if pixels.shape[:2] != (height, width):
+            raise ValueError(
+                f"Image {name} in {source} is {pixels.shape[1]}x{pixels.shape[0]} (WxH), "
+                f"expected {width}x{height}.{size_hint}"
+            )
+        out[position] = pixels.reshape(height, width, channels).transpose(2, 0, 1)
+
+    with ThreadPoolExecutor() as pool:
+        try:
+            for _ in pool.map(decode_one, range(len(names))):
+                pass
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)  # fail fast, skip the rest
+            raise
+    return torch.from_numpy(out)
+
+
+def missing_files_error(owner: str, missing: Sequence[Path | str], hint: str) -> FileNotFoundError:
+    """A FileNotFoundError that names the missing paths and says how to provide them."""
+    shown = ", ".join(str(path) for path in missing[:5])
+    more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
+    return FileNotFoundError(f"{owner}: missing {shown}{more}. {hint}")
+
+
+def file_reader(root: Path) -> Callable[[str], bytes]:
+    """A `read` for `decode_images`: the bytes of a path relative to `root`."""
+
+    def read(name: str) -> bytes:
+        return (root / name).read_bytes()
+
+    return read
+
+
+def _skipped(parts: Sequence[str]) -> bool:
+    return any(part.startswith(".") or part == "__MACOSX" for part in parts)
+
+
+def _group(paths: Sequence[str], prefix: str) -> Listing:
+    """Groups `<prefix><split>/<class>/.../<file>` paths by split and class."""
+    listing: Listing = {split: {} for split in SPLITS}
+    for path in paths:
+        if not path.startswith(prefix):
+            continue
+        parts = path[len(prefix) :].split("/")
+        if len(parts) < 3 or parts[0] not in SPLITS or _skipped(parts):
+            continue
+        if os.path.splitext(parts[-1])[1].lower() in IMAGE_EXTENSIONS:
+            listing[parts[0]].setdefault(parts[1], []).append(path)
+    for classes in listing.values():
+        for files in classes.values():
+            files.sort()
+    return listing
+
+
+def _find_prefix(top_dirs: set[str], has_splits: Callable[[str], bool], root: Path) -> str:
+    """'' when train/ and test/ sit at the top, else the one top-level folder holding them."""
+    if has_splits(""):
+        return ""
+    found = sorted(name for name in top_dirs if not _skipped([name]) and has_splits(f"{name}/"))
+    if len(found) != 1:
+        where = f"several top-level folders ({', '.join(found)})" if found else "none"
+        raise FileNotFoundError(
+            f"ImageFolderDataModule: {root} must hold train/<class>/* and test/<class>/* "
+            f"image files, at its top or under one top-level folder; found {where}."
+        )
+    return f"{found[0]}/"
+
+
+@contextmanager
+def open_archive(root: Path) -> Iterator[zipfile.ZipFile | None]:
+    """The opened zip file when `root` is a file, else None (a folder)."""
+    if not root.is_file():
+        yield None
+        return
+    if not zipfile.is_zipfile(root):
+        raise ValueError(f"ImageFolderDataModule: {root} is a file but not a .zip archive.")
+    with zipfile.ZipFile(root) as archive:
+        yield archive
+
+
+def list_image_folder(root: Path, archive: zipfile.ZipFile | None = None) -> Listing:
+    """Lists the images of a class-folder data set in the folder `root` or in `archive`."""
+    if archive is not None:
+        names = [name for name in archive.namelist() if not name.endswith("/")]
+        dirs = {name.split("/", 1)[0] for name in names if "/" in name}
+        members = {name.rsplit("/", 1)[0] + "/" for name in names if "/" in name}
+
+        def has_splits(prefix: str) -> bool:
+            return all(
+                any(member.startswith(f"{prefix}{split}/") for member in members)
+                for split in SPLITS
+            )
+
+        return _group(names, _find_prefix(dirs, has_splits, root))
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"ImageFolderDataModule: {root} does not exist. Set root to a folder or a .zip "
+            "file holding train/<class>/* and test/<class>/* images."
+        )
+    dirs = {entry.name for entry in os.scandir(root) if entry.is_dir()}
+    prefix = _find_prefix(
+        dirs, lambda p: all((root / p / split).is_dir() for split in SPLITS), root
+    )
+    paths = []
+    for split in SPLITS:
+        for folder, _, files in os.walk(root / prefix / split):
+            relative = Path(folder).relative_to(root).as_posix()
+            paths.extend(f"{relative}/{name}" for name in files)
+    return _group(paths, prefix)
+
+
+class ImageFolderDataModule(InMemoryDataModule):
+    """Images in class folders, `train/<class>/*` and `test/<class>/*`, read without extracting.
+
+    `root` is a folder or a `.zip` file; train/ and test/ may sit at its top or under one
+    top-level folder (as in `cifar10-jpeg.zip`). Class indices follow the sorted class-folder
+    names (`class_names`), which must be the same in train and test. `num_classes` and
+    `image_shape` are known after `__init__` (which only lists files and reads one image
+    header); the pixels are decoded on first use, with PIL in a thread pool. Hidden files,
+    `__MACOSX/` and files without an image extension are ignored.
+
+    Args:
+        image_size: resize every image to image_size x image_size (bilinear, aspect ratio not
+            kept); None requires all images to share the first training image's size.
+        channels: 3 for RGB, 1 for grayscale.
+        limit_per_class: read at most this many images per class and split, the first in
+            sorted file-name order (for quick runs); None reads all.
+    """
+
+    def __init__(
+        self,
+        root: str = "data",
+        batch_size: int = 128,
+        eval_batch_size: int | None = None,
+        val_size: float = 0.0,
+        test_subset_size: int | None = None,
+        pool_size_per_class: int = 100,
+        crop_padding: int = 4,
+        horizontal_flip: bool | None = None,
+        seed: int = 0,
+        num_workers: int = 0,
+        image_size: int | None = None,
+        channels: int = 3,
+        limit_per_class: int | None = None,
+    ) -> None:
+        super().__init__(
+            root,
+            batch_size,
+            eval_batch_size,
+            val_size,
+            test_subset_size,
+            pool_size_per_class,
+            crop_padding,
+            horizontal_flip,
+            seed,
+            num_workers,
+        )
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), not {channels}.")
+        if image_size is not None and image_size < 1:
+            raise ValueError(f"image_size must be at least 1, not {image_size}.")
+        if limit_per_class is not None and limit_per_class < 1:
+            raise ValueError(f"limit_per_class must be at least 1, not {limit_per_class}.")
+        self.image_size = image_size
+        self.channels = channels
+        self.limit_per_class = limit_per_class
+        with open_archive(Path(root)) as archive:
+            self.listing = list_image_folder(Path(root), archive)
+            train, test = (sorted(self.listing[split]) for split in SPLITS)
+            if not train:
+                raise FileNotFoundError(f"ImageFolderDataModule: no train/<class>/* in {root}.")
+            if train != test:
+                raise ValueError(
+                    f"ImageFolderDataModule: train and test of {root} have different class "
+                    f"folders: only in train: {sorted(set(train) - set(test))}, "
+                    f"only in test: {sorted(set(test) - set(train))}."
+                )
+            if image_size is None:  # the first training image sets the size
+                first = self.listing["train"][train[0]][0]
+                read = archive.read if archive else file_reader(Path(root))
+                try:
+                    with Image.open(io.BytesIO(read(first))) as image:
+                        width, height = image.size
+                except Exception as error:
+                    raise ValueError(f"Cannot read image {first} in {root}: {error}") from error
+            else:
+                width = height = image_size
+        self.class_names: list[str] = train
+        self.num_classes = len(train)
+        self.image_shape = (channels, height, width)
+
+    def files(self, split: str) -> list[tuple[str, int]]:
+        """(path relative to root, class index) of the images of a split, limit applied."""
+        return [
+            (name, label)
+            for label, class_name in enumerate(self.class_names)
+            for name in self.listing[split][class_name][: self.limit_per_class]
+        ]
+
+    def load_split(self, split: str) -> Arrays:
+        files = self.files(split)
+        names = [name for name, _ in files]
+        labels = torch.tensor([label for _, label in files], dtype=torch.int64)
+        root = Path(self.root)
+        with open_archive(root) as archive:  # zipfile reads members thread-safely
+            read = archive.read if archive else file_reader(root)
+            hint = " Set image_size to resize all images to one size."
+            images = decode_images(
+                names, read, self.image_shape, str(root), self.image_size is not None, hint
+            )
+        return images, labels

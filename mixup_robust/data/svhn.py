@@ -1,0 +1,74 @@
+"""SVHN (cropped digits) from torchvision's on-disk format: `train_32x32.mat`, `test_32x32.mat`."""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.io import loadmat
+
+from mixup_robust.data.base import Arrays
+from mixup_robust.data.cifar import TorchvisionFormatDataModule
+
+
+class SVHNDataModule(TorchvisionFormatDataModule):
+    """SVHN: 73,257 train and 26,032 test RGB 32x32 house-number digits of 10 classes.
+
+    Reads `<root>/train_32x32.mat` and `<root>/test_32x32.mat` (what
+    `torchvision.datasets.SVHN(root, split=..., download=True)` leaves there; the `extra`
+    split is not used). As in torchvision, the files' label 10 (digit zero) becomes class 0.
+    Flips are off: a mirrored digit is another glyph.
+
+    Args:
+        download: fetch the missing files with torchvision.
+    """
+
+    num_classes = 10
+    image_shape = (3, 32, 32)
+    flip_allowed = False
+    torchvision_name = "SVHN"
+    download_url = "http://ufldl.stanford.edu/housenumbers/"
+
+    def __init__(
+        self,
+        root: str = "data",
+        batch_size: int = 128,
+        eval_batch_size: int | None = None,
+        val_size: float = 0.0,
+        test_subset_size: int | None = None,
+        pool_size_per_class: int = 100,
+        crop_padding: int = 4,
+        horizontal_flip: bool | None = None,
+        seed: int = 0,
+        num_workers: int = 0,
+        download: bool = False,
+    ) -> None:
+        super().__init__(
+            root,
+            batch_size,
+            eval_batch_size,
+            val_size,
+            test_subset_size,
+            pool_size_per_class,
+            crop_padding,
+            horizontal_flip,
+            seed,
+            num_workers,
+        )
+        self.download = download
+
+    def required_files(self, split: str) -> list[Path]:
+        return [Path(self.root) / f"{split}_32x32.mat"]
+
+    def download_calls(self) -> list[dict[str, Any]]:
+        return [{"split": split} for split in ("train", "test") if self._missing((split,))]
+
+    def load_split(self, split: str) -> Arrays:
+        (path,) = self.check_files(split)
+        mat = loadmat(path)
+        images, labels = mat["X"], mat["y"].astype(np.int64).reshape(-1)
+        if images.ndim != 4 or images.shape[:3] != (32, 32, 3) or images.shape[3] != len(labels):
+            raise ValueError(f"{path}: expected X (32, 32, 3, N) and y (N, 1), got {images.shape}.")
+        labels[labels == 10] = 0
+        images = np.ascontiguousarray(images.transpose(3, 2, 0, 1), dtype=np.uint8)
+        return torch.from_numpy(images), torch.from_numpy(labels)

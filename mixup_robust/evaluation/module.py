@@ -1,0 +1,192 @@
+"""The defense-evaluation LightningModule: every defense under every attack, in `test`."""
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+from torch import nn
+from torchmetrics import MetricCollection, SumMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from mixup_robust.attacks import Attack
+from mixup_robust.defenses import ClassPool, Defense, NoDefense
+from mixup_robust.evaluation.checkpoint import load_classifier
+from mixup_robust.evaluation.reports import print_table, refuse_overwrite, write_results
+from mixup_robust.seeding import seeded_torch_rng
+from mixup_robust.training.base import require_gradients
+
+CLEAN = "clean"
+
+
+class DefenseEvaluation(L.LightningModule):
+    """Scores a trained classifier with inference-time defenses under attacks.
+
+    Each oblivious attack is crafted once per batch against the bare classifier and every
+    defense is scored on that same adversarial batch. Accuracies are torchmetrics sum states,
+    synced over ranks, so under DDP each test sample counts exactly once.
+
+    Args:
+        checkpoint: training checkpoint of the classifier (`<run>/checkpoints/last.ckpt`).
+        defenses: defenses to score; 'none' (the bare classifier) is added first if absent.
+        attacks: attacks to craft; clean accuracy is always reported.
+        num_classes: classes of the data (linked by the CLI; checked against the checkpoint).
+        image_shape: (C, H, W) of the data (linked; checked against the checkpoint).
+        output_dir: where results go; default: the run's log directory. An existing
+            results.json there is an error, never overwritten.
+        seed: seed of the defenses' draws and the attacks' random starts.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str,
+        defenses: list[Defense] | None = None,
+        attacks: list[Attack] | None = None,
+        num_classes: int | None = None,
+        image_shape: tuple[int, int, int] | None = None,
+        output_dir: str | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        defenses = list(defenses or [])
+        if not any(isinstance(d, NoDefense) for d in defenses):
+            defenses.insert(0, NoDefense())
+        self.defenses = nn.ModuleList(defenses)
+        self.attacks = list(attacks or [])
+        _check_unique("defense", [d.name for d in self.defenses])
+        _check_unique("attack", [CLEAN] + [a.name for a in self.attacks])
+        for attack in self.attacks:
+            if attack.threat_model != "oblivious":
+                raise ValueError(
+                    f"Attack {attack.name} has threat_model={attack.threat_model!r}; this version "
+                    "evaluates oblivious attacks only."
+                )
+        self.checkpoint = checkpoint
+        self.expected = {"num_classes": num_classes, "image_shape": image_shape}
+        self.output_dir = output_dir
+        self.seed = seed
+        self.classifier: nn.Module | None = None
+        self.results: list[dict] = []
+
+    # ------------------------------------------------------------------ setup
+    def setup(self, stage: str) -> None:
+        if self.classifier is None:
+            self.classifier, hparams = load_classifier(self.checkpoint)
+            self._check_matches_data(hparams)
+            self.classifier.eval().requires_grad_(False)
+            self.metrics = nn.ModuleDict(
+                {self._key(d, a): self._new_metrics(hparams["num_classes"])
+                 for d in range(len(self.defenses)) for a in range(len(self.attacks) + 1)}
+            )  # fmt: skip
+            pool = self._pool(hparams["num_classes"])
+            for defense in self.defenses:
+                defense.bind(self.classifier, pool, self.seed)
+        if stage == "test" and self.trainer.is_global_zero:
+            refuse_overwrite(self.results_dir)
+
+    def _check_matches_data(self, hparams: dict) -> None:
+        for key, expected in self.expected.items():
+            trained = hparams.get(key)
+            if expected is not None and trained is not None and _plain(trained) != _plain(expected):
+                raise ValueError(
+                    f"The checkpoint {self.checkpoint} was trained with {key}={trained} but the "
+                    f"data has {key}={expected}. Evaluate it on the data set it was trained on."
+                )
+
+    def _pool(self, num_classes: int) -> ClassPool | None:
+        if not any(defense.needs_pool for defense in self.defenses):
+            return None
+        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        if datamodule is None or not hasattr(datamodule, "sampling_pool"):
+            raise ValueError("Defenses with a sampling pool need a mixup_robust DataModule.")
+        return ClassPool(*datamodule.sampling_pool(), num_classes)
+
+    @staticmethod
+    def _new_metrics(num_classes: int) -> MetricCollection:
+        return MetricCollection(
+            {"accuracy": MulticlassAccuracy(num_classes, average="micro"), "n": SumMetric()},
+            compute_groups=False,
+        )
+
+    @staticmethod
+    def _key(defense: int, attack: int) -> str:
+        return f"defense{defense}_attack{attack}"
+
+    @property
+    def results_dir(self) -> Path:
+        if self.output_dir is not None:
+            return Path(self.output_dir)
+        return Path(self.trainer.log_dir or self.trainer.default_root_dir)
+
+    # ------------------------------------------------------------------ test loop
+    def test_step(self, batch: tuple, batch_idx: int) -> None:
+        images, labels, sample_index = batch
+        _check_images(images)
+        self._score_defenses(0, images, labels, sample_index)
+        for number, attack in enumerate(self.attacks, start=1):
+            require_gradients("DefenseEvaluation")
+            key = int(sample_index[0])  # seeds the random start by the batch's first sample
+            with seeded_torch_rng(self.seed, number, key, device=images.device):
+                adversarial = attack(self.classifier, images, labels)
+            self._score_defenses(number, adversarial, labels, sample_index)
+
+    def _score_defenses(self, attack: int, images, labels, sample_index) -> None:
+        with torch.no_grad():
+            for number, defense in enumerate(self.defenses):
+                predictions = defense(images, sample_index).argmax(dim=1)
+                metrics = self.metrics[self._key(number, attack)]
+                metrics["accuracy"].update(predictions, labels)
+                metrics["n"].update(torch.ones_like(labels, dtype=torch.float32).sum())
+
+    def on_test_epoch_end(self) -> None:
+        self.results = self._records()
+        for metrics in self.metrics.values():
+            metrics.reset()
+        self._report(self.results)
+
+    def _records(self) -> list[dict]:
+        records = []
+        for attack_number, attack in enumerate([None, *self.attacks]):
+            for defense_number, defense in enumerate(self.defenses):
+                values = self.metrics[self._key(defense_number, attack_number)].compute()
+                records.append(
+                    {
+                        "defense": defense.name,
+                        "attack": CLEAN if attack is None else attack.name,
+                        "threat_model": "none" if attack is None else attack.threat_model,
+                        "n": int(values["n"].item()),
+                        "accuracy": float(values["accuracy"].item()),
+                        **({} if attack is None else attack.describe()),
+                        "checkpoint": str(self.checkpoint),
+                    }
+                )
+        return records
+
+    @rank_zero_only
+    def _report(self, records: list[dict]) -> None:
+        write_results(self.results_dir, records)
+        print_table(records)
+
+
+def _plain(value):
+    """Tuples and lists compare equal; numbers stay numbers."""
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def _check_unique(kind: str, names: list[str]) -> None:
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"Two {kind}s share the name(s) {repeated}; give each a unique `name`.")
+
+
+def _check_images(images: torch.Tensor) -> None:
+    if images.dtype != torch.float32 or images.dim() != 4:
+        raise ValueError(
+            f"Expected float32 (B, C, H, W) images, got {images.dtype} {images.shape}."
+        )
+    if images.min() < 0 or images.max() > 1:
+        raise ValueError(
+            "Images must lie in [0, 1] (normalization is the classifier's first layer); "
+            f"got values in [{images.min():.3f}, {images.max():.3f}]."
+        )

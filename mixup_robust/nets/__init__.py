@@ -1,0 +1,21 @@
+"""Plain torch networks: classifiers take pixels after `Normalize` and return logits."""
+
+from mixup_robust.nets.normalize import Normalize
+from mixup_robust.nets.preact_resnet import (
+    PreActResNet,
+    PreActResNet18,
+    PreActResNet34,
+    PreActResNet50,
+)
+from mixup_robust.nets.small_cnn import SmallCNN
+from mixup_robust.nets.wide_resnet import WideResNet
+
+__all__ = [
+    "Normalize",
+    "PreActResNet",
+    "PreActResNet18",
+    "PreActResNet34",
+    "PreActResNet50",
+    "SmallCNN",
+    "WideResNet",
+]

@@ -1,0 +1,142 @@
+"""Wide Residual Networks (Zagoruyko & Komodakis 2016) in the robust-training layout.
+
+Follows the WRN-28-10 / WRN-34-10 implementation used by TRADES, MART and Rice et al. (2020):
+a 3x3 stem with 16 channels, three stages of pre-activation basic blocks with widths
+``16k, 32k, 64k`` (``k = widen_factor``), ``n = (depth - 4) / 6`` blocks per stage, optional
+dropout between the two convs of each block, and a final BN -> ReLU before global pooling.
+Global pooling is adaptive, so any input size from 8x8 upward works.
+
+Exposes ``stem``, ``stages`` (an ``nn.ModuleList``), ``features`` and ``head`` so that generic
+code (e.g. Manifold Mixup) can run the stages one by one and mix hidden states.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["WideBasicBlock", "WideResNet"]
+
+
+class WideBasicBlock(nn.Module):
+    """Pre-activation wide basic block: BN -> ReLU -> conv3x3 -> BN -> ReLU -> dropout -> conv3x3.
+
+    When the channel count changes, the 1x1 projection shortcut (no BN) is applied to the
+    pre-activated input, as in the reference implementation; otherwise the shortcut is the raw
+    input.
+
+    Args:
+        in_planes: Number of input channels.
+        out_planes: Number of output channels.
+        stride: Stride of the first conv, 2 to halve the spatial size.
+        dropout: Dropout probability between the two convs (0 disables it).
+    """
+
+    def __init__(
+        self, in_planes: int, out_planes: int, stride: int = 1, dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_planes)
+        self.conv1 = nn.Conv2d(in_planes, out_planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_planes)
+        self.conv2 = nn.Conv2d(out_planes, out_planes, 3, stride=1, padding=1, bias=False)
+        self.dropout = dropout
+        self.shortcut: nn.Module | None = None
+        if stride != 1 or in_planes != out_planes:
+            self.shortcut = nn.Conv2d(in_planes, out_planes, 1, stride=stride, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the block to ``x`` of shape (B, in_planes, H, W)."""
+        out = torch.relu(self.bn1(x))
+        shortcut = self.shortcut(out) if self.shortcut is not None else x
+        out = torch.relu(self.bn2(self.conv1(out)))
+        if self.dropout > 0:
+            out = nn.functional.dropout(out, p=self.dropout, training=self.training)
+        return self.conv2(out) + shortcut
+
+
+class WideResNet(nn.Module):
+    """WRN-``depth``-``widen_factor`` with pre-activation blocks and adaptive global pooling.
+
+    ``features(x)`` is ``stem -> stages[0..2] -> BN -> ReLU -> adaptive avg pool -> flatten`` and
+    ``forward(x) == head(features(x))``. Inputs must already be normalized; the net does not
+    normalize. WRN-28-10 has 36,479,194 parameters and WRN-34-10 46,160,474 (3 channels, 10
+    classes).
+
+    Args:
+        in_channels: Number of input image channels (e.g. 1 for MNIST, 3 for CIFAR).
+        num_classes: Number of output logits.
+        depth: Total depth ``6n + 4`` (e.g. 16, 22, 28, 34, 40); ``n`` blocks per stage.
+        widen_factor: Width multiplier ``k``; stage widths are ``16k, 32k, 64k``.
+        dropout: Dropout probability inside each block (0 disables it, the robust default).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        depth: int = 34,
+        widen_factor: int = 10,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if depth < 10 or (depth - 4) % 6 != 0:
+            raise ValueError(
+                f"WideResNet depth must be 6n + 4 with n >= 1 (valid depths: 10, 16, 22, 28, 34, "
+                f"40, ...), got depth={depth}"
+            )
+        if widen_factor < 1:
+            raise ValueError(f"widen_factor must be >= 1, got {widen_factor}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        n = (depth - 4) // 6
+        widths = [16, 16 * widen_factor, 32 * widen_factor, 64 * widen_factor]
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+
+        self.stem = nn.Conv2d(in_channels, widths[0], 3, stride=1, padding=1, bias=False)
+        stages: list[nn.Module] = []
+        in_planes = widths[0]
+        for i, out_planes in enumerate(widths[1:]):
+            stride = 1 if i == 0 else 2
+            blocks = []
+            for s in [stride] + [1] * (n - 1):
+                blocks.append(WideBasicBlock(in_planes, out_planes, s, dropout))
+                in_planes = out_planes
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.ModuleList(stages)
+        self.final_bn = nn.BatchNorm2d(in_planes)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.feature_dim = in_planes
+        self.head = nn.Linear(in_planes, num_classes)
+        self._reset_parameters()
+
+    def _reset_parameters(self) -> None:
+        """Reference initialization: He-normal (fan_out) convs, unit BN, zero linear bias."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.zeros_(m.bias)
+
+    def pool_features(self, h: torch.Tensor) -> torch.Tensor:
+        """Map the last stage's output (B, D, h, w) to pooled features (B, D).
+
+        Applies the final BN and ReLU, adaptive average pooling to 1x1 and flattening. Useful
+        when running ``stem`` and ``stages`` by hand (e.g. Manifold Mixup).
+        """
+        return torch.flatten(self.pool(torch.relu(self.final_bn(h))), 1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Return penultimate features (B, ``feature_dim``) for normalized input (B, C, H, W)."""
+        h = self.stem(x)
+        for stage in self.stages:
+            h = stage(h)
+        return self.pool_features(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return logits (B, ``num_classes``) for normalized input ``x`` (B, C, H, W)."""
+        return self.head(self.features(x))

@@ -1,0 +1,85 @@
+"""Seeded randomness that does not depend on batch size, chunk size or the number of ranks.
+
+Defenses draw their randomness per sample with a counter-based hash (SplitMix64) of
+(seed, sample index, execution, stream): the same test point gets the same MI partners whether it
+is evaluated alone, in a batch of 500, chunked, or on rank 1 of 4. Training draws come from a
+numpy generator keyed on (seed, rank, step), so resuming from a checkpoint reproduces them
+without storing generator state.
+"""
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+_MASK64 = (1 << 64) - 1
+
+
+def _signed(value: int) -> int:
+    """An unsigned 64-bit constant as the int64 with the same bits."""
+    value &= _MASK64
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+_GOLDEN = _signed(0x9E3779B97F4A7C15)
+_MUL1 = _signed(0xBF58476D1CE4E5B9)
+_MUL2 = _signed(0x94D049BB133111EB)
+
+
+def _shift_right(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """Logical (unsigned) right shift of int64 bits."""
+    return (x >> bits) & ((1 << (64 - bits)) - 1)
+
+
+def _splitmix64(x: torch.Tensor) -> torch.Tensor:
+    # int64 multiplication wraps modulo 2**64 in torch, which is what SplitMix64 needs.
+    z = x + _GOLDEN
+    z = (z ^ _shift_right(z, 30)) * _MUL1
+    z = (z ^ _shift_right(z, 27)) * _MUL2
+    return z ^ _shift_right(z, 31)
+
+
+def keyed_uniform(seed: int, *keys: torch.Tensor | int) -> torch.Tensor:
+    """Uniform floats in [0, 1), one per element of the broadcast keys.
+
+    Args:
+        seed: the run's seed.
+        *keys: int64 tensors (or ints) broadcast together, e.g. sample indices (B, 1),
+            execution numbers (1, N) and a stream number that separates purposes.
+
+    Returns:
+        float64 tensor of the broadcast shape, on the keys' device.
+    """
+    tensors = [k for k in keys if isinstance(k, torch.Tensor)]
+    device = tensors[0].device if tensors else torch.device("cpu")
+    state = _splitmix64(torch.tensor(_signed(seed), dtype=torch.int64, device=device))
+    for key in keys:
+        key = torch.as_tensor(key, dtype=torch.int64, device=device)
+        state = _splitmix64(state ^ key)
+    return _shift_right(state, 11).to(torch.float64) / float(1 << 53)
+
+
+def keyed_integers(seed: int, high: torch.Tensor | int, *keys: torch.Tensor | int) -> torch.Tensor:
+    """Integers uniform in [0, high) per element (high may differ per element), int64."""
+    uniform = keyed_uniform(seed, *keys)
+    high = torch.as_tensor(high, device=uniform.device)
+    return torch.minimum((uniform * high).long(), high.long() - 1)
+
+
+def numpy_rng(seed: int, *keys: int) -> np.random.Generator:
+    """A numpy generator determined by the seed and the keys (e.g. rank, step)."""
+    return np.random.default_rng([seed, *keys])
+
+
+@contextlib.contextmanager
+def seeded_torch_rng(seed: int, *keys: int, device: torch.device | None = None) -> Iterator[None]:
+    """Seeds torch's global RNG for the block and restores the previous state after it.
+
+    For library code that only reads the global RNG (torchattacks' random starts).
+    """
+    devices = [device] if device is not None and device.type == "cuda" else []
+    derived = int(numpy_rng(seed, *keys).integers(0, 2**63 - 1))
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(derived)
+        yield

@@ -1,0 +1,168 @@
+"""The small base LightningModule of every training method (template: `training_loss`)."""
+
+import abc
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy
+
+from mixup_robust.attacks import Attack
+from mixup_robust.nets import Normalize
+from mixup_robust.seeding import numpy_rng, seeded_torch_rng
+
+NetFactory = Callable[[int, int], nn.Module]
+"""A net class (or partial) called as `net(in_channels, num_classes)`; see `mixup_robust.nets`."""
+
+
+def build_classifier(
+    net: NetFactory,
+    num_classes: int,
+    image_shape: Sequence[int],
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+) -> nn.Sequential:
+    """Normalize (first layer) followed by the net: pixels in [0, 1] in, logits out."""
+    channels = image_shape[0]
+    mean = tuple(mean) if mean is not None else (0.0,) * channels
+    std = tuple(std) if std is not None else (1.0,) * channels
+    if len(mean) != channels:
+        raise ValueError(f"mean has {len(mean)} channels but images have {channels}.")
+    return nn.Sequential(Normalize(mean, std), net(channels, num_classes))
+
+
+def require_gradients(where: str) -> None:
+    """Raises a clear error when attacks would run under inference mode."""
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError(
+            f"{where} runs an attack, which needs gradients, but Lightning is in inference mode. "
+            "Set `trainer.inference_mode: false` (the mixup-robust CLI does by default)."
+        )
+
+
+class ClassifierModule(L.LightningModule, abc.ABC):
+    """Trains `Normalize -> net` with SGD; subclasses define the loss in `training_loss`.
+
+    Args:
+        net: the network, called as `net(in_channels, num_classes)`.
+        num_classes: number of classes (linked from the data by the CLI).
+        image_shape: (C, H, W) of the images (linked from the data).
+        mean: per-channel mean in [0, 1] pixel units (linked from the data).
+        std: per-channel std in [0, 1] pixel units (linked from the data).
+        lr: initial SGD learning rate.
+        momentum: SGD momentum.
+        weight_decay: L2 weight decay applied to every parameter.
+        nesterov: Nesterov momentum.
+        schedule: 'multistep' (lr x gamma at each milestone epoch), 'cosine' (to zero over
+            trainer.max_epochs) or 'constant'.
+        milestones: epochs at which the multistep schedule decays the learning rate.
+        gamma: multistep decay factor.
+        val_attack: if set, validation also reports accuracy under this attack (val/robust_acc).
+        val_attack_batches: how many validation batches the attack runs on (it is slow).
+        seed: seed of the method's random draws (mixup ratios, partners, attack starts).
+    """
+
+    def __init__(
+        self,
+        net: NetFactory,
+        num_classes: int = 10,
+        image_shape: tuple[int, int, int] = (3, 32, 32),
+        mean: tuple[float, ...] | None = None,
+        std: tuple[float, ...] | None = None,
+        lr: float = 0.1,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        nesterov: bool = False,
+        schedule: Literal["multistep", "cosine", "constant"] = "multistep",
+        milestones: tuple[int, ...] = (100, 150),
+        gamma: float = 0.1,
+        val_attack: Attack | None = None,
+        val_attack_batches: int = 2,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.classifier = build_classifier(net, num_classes, image_shape, mean, std)
+        self.num_classes = num_classes
+        self.val_attack = val_attack
+        self.val_attack_batches = val_attack_batches
+        self.seed = seed
+        accuracy = MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro")})
+        self.val_metrics = accuracy.clone(prefix="val/")
+        self.val_robust_metrics = accuracy.clone(prefix="val/robust_")
+        self.test_metrics = accuracy.clone(prefix="test/")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits of the classifier for images in [0, 1]."""
+        return self.classifier(images)
+
+    @abc.abstractmethod
+    def training_loss(
+        self, images: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator
+    ) -> torch.Tensor:
+        """The scalar loss of one training batch; `rng` is this batch's seeded generator."""
+
+    def batch_rng(self, batch_idx: int) -> np.random.Generator:
+        """The generator of one training batch, keyed on (seed, rank, epoch, batch).
+
+        Keying rather than carrying state makes resumed runs draw exactly what the
+        uninterrupted run would have drawn, and gives each DDP rank its own stream.
+        """
+        return numpy_rng(self.seed, self.global_rank, self.current_epoch, batch_idx)
+
+    def training_step(self, batch: tuple, batch_idx: int) -> torch.Tensor:
+        images, labels, _ = batch
+        loss = self.training_loss(images, labels, self.batch_rng(batch_idx))
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: tuple, batch_idx: int) -> None:
+        images, labels, _ = batch
+        self.val_metrics.update(self(images), labels)
+        if self.val_attack is not None and batch_idx < self.val_attack_batches:
+            require_gradients("Validation with val_attack")
+            with seeded_torch_rng(self.seed, batch_idx, device=images.device):
+                adversarial = self.val_attack(self.classifier, images, labels)
+            self.val_robust_metrics.update(self(adversarial), labels)
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_dict(self.val_metrics.compute(), prog_bar=True)
+        self.val_metrics.reset()
+        if self.val_attack is not None:
+            self.log_dict(self.val_robust_metrics.compute(), prog_bar=True)
+            self.val_robust_metrics.reset()
+
+    def test_step(self, batch: tuple, batch_idx: int) -> None:
+        images, labels, _ = batch
+        self.test_metrics.update(self(images), labels)
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(self.test_metrics.compute())
+        self.test_metrics.reset()
+
+    def predict_step(self, batch: tuple, batch_idx: int) -> torch.Tensor:
+        return self(batch[0]).argmax(dim=1)
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        optimizer = torch.optim.SGD(
+            self.parameters(), lr=hp.lr, momentum=hp.momentum,
+            weight_decay=hp.weight_decay, nesterov=hp.nesterov,
+        )  # fmt: skip
+        if hp.schedule == "multistep":
+            scheduler = torch.optim.lr_scheduler.MultiStepLR(
+                optimizer, list(hp.milestones), hp.gamma
+            )
+        elif hp.schedule == "cosine":
+            epochs = max(1, self.trainer.max_epochs or 1)
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        else:
+            return optimizer
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }

@@ -1,0 +1,400 @@
+"""The file-format DataModules read tiny fake data sets written in their real on-disk layouts."""
+
+from __future__ import annotations
+
+import inspect
+import pickle
+import urllib.error
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+import torch
+import torchvision.datasets
+from PIL import Image
+
+from mixup_robust.data import (
+    CIFAR10DataModule,
+    CIFAR100DataModule,
+    ImageFolderDataModule,
+    InMemoryDataModule,
+    SVHNDataModule,
+    TinyImageNetDataModule,
+)
+from mixup_robust.data import tiny_imagenet as tiny_module
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+CIFAR10_CLASSES = "airplane automobile bird cat deer dog frog horse ship truck".split()
+
+
+def _rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def _check_batches(dm: InMemoryDataModule, images: torch.Tensor, labels: torch.Tensor) -> None:
+    """The test loader yields every test image, as floats in [0, 1], with its label."""
+    dm.setup("test")
+    seen = 0
+    for batch in dm.test_dataloader():
+        x, y, index = dm.on_after_batch_transfer(batch, 0)
+        assert x.dtype == torch.float32 and 0.0 <= x.min() and x.max() <= 1.0
+        torch.testing.assert_close(x, images[index].float() / 255.0)
+        assert torch.equal(y, labels[index])
+        seen += len(y)
+    assert seen == len(labels)
+
+
+# ----------------------------------------------------------------------------- signatures
+@pytest.mark.parametrize(
+    "cls",
+    [
+        CIFAR10DataModule,
+        CIFAR100DataModule,
+        SVHNDataModule,
+        TinyImageNetDataModule,
+        ImageFolderDataModule,
+    ],
+)
+def test_signatures_repeat_base_arguments_with_type_hints(cls: type) -> None:
+    base = inspect.signature(InMemoryDataModule.__init__).parameters
+    params = inspect.signature(cls.__init__).parameters
+    assert list(params)[: len(base)] == list(base)
+    assert all(
+        p.annotation is not inspect.Parameter.empty for n, p in params.items() if n != "self"
+    )
+
+
+# ----------------------------------------------------------------------------- CIFAR
+def _write_cifar_batch(path: Path, data: np.ndarray, labels: list[int], key: str, raw: bool):
+    entry = {"data": data.reshape(len(data), -1), key: labels, "batch_label": "fake"}
+    if raw:  # keys as bytes, as the official files give them under encoding="bytes"
+        entry = {k.encode(): v for k, v in entry.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(entry, protocol=2))
+
+
+def _fake_cifar10(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    rng, parts = _rng(1), []
+    for i in range(1, 7):
+        n = 3 if i < 6 else 5
+        data = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+        labels = rng.integers(0, 10, n)
+        name = f"data_batch_{i}" if i < 6 else "test_batch"
+        _write_cifar_batch(
+            root / "cifar-10-batches-py" / name, data, labels.tolist(), "labels", i % 2 == 0
+        )
+        parts.append((data, labels))
+    train = (np.concatenate([d for d, _ in parts[:5]]), np.concatenate([y for _, y in parts[:5]]))
+    return {"train": train, "test": parts[5]}
+
+
+def test_cifar10_reads_pickles_exactly(tmp_path: Path) -> None:
+    expected = _fake_cifar10(tmp_path)
+    dm = CIFAR10DataModule(root=str(tmp_path), batch_size=4)
+    for split in ("train", "test"):
+        images, labels = dm.arrays[split]
+        assert images.dtype == torch.uint8 and images.shape == (len(expected[split][0]), 3, 32, 32)
+        assert np.array_equal(images.numpy(), expected[split][0])
+        assert np.array_equal(labels.numpy(), expected[split][1]) and labels.dtype == torch.int64
+    assert len(dm.arrays["train"][1]) == 15 and len(dm.arrays["test"][1]) == 5
+    _check_batches(dm, *dm.arrays["test"])
+
+
+def test_cifar100_reads_fine_labels(tmp_path: Path) -> None:
+    rng = _rng(2)
+    expected = {}
+    for split, n in (("train", 6), ("test", 4)):
+        data = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+        fine = [99, 0, 57, 12, 99, 3][:n]
+        path = tmp_path / "cifar-100-python" / split
+        _write_cifar_batch(path, data, fine, "fine_labels", split == "test")
+        entry = pickle.loads(path.read_bytes())  # add the coarse labels that must be ignored
+        entry["coarse_labels" if split == "train" else b"coarse_labels"] = [19] * n
+        path.write_bytes(pickle.dumps(entry, protocol=2))
+        expected[split] = (data, np.array(fine))
+    dm = CIFAR100DataModule(root=str(tmp_path))
+    assert dm.num_classes == 100
+    for split in ("train", "test"):
+        images, labels = dm.arrays[split]
+        assert np.array_equal(images.numpy(), expected[split][0])
+        assert labels.tolist() == expected[split][1].tolist()
+
+
+def test_cifar_missing_files_say_where(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError) as error:
+        CIFAR10DataModule(root=str(tmp_path)).arrays  # noqa: B018
+    message = str(error.value)
+    assert str(tmp_path / "cifar-10-batches-py" / "data_batch_1") in message
+    assert "download: true" in message
+    with pytest.raises(FileNotFoundError, match="cifar-100-python"):
+        CIFAR100DataModule(root=str(tmp_path)).arrays  # noqa: B018
+
+
+def test_cifar_download_goes_through_torchvision(tmp_path: Path, monkeypatch) -> None:
+    calls = []
+
+    def offline(root: str, download: bool = False, **kwargs) -> None:
+        calls.append((root, download, kwargs))
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", offline)
+    dm = CIFAR10DataModule(root=str(tmp_path), download=True)
+    with pytest.raises(RuntimeError, match="download") as error:
+        dm.prepare_data()
+    assert str(tmp_path / "cifar-10-batches-py" / "test_batch") in str(error.value)
+    assert calls == [(str(tmp_path), True, {"train": False})]
+
+    def fetch(root: str, download: bool = False, **kwargs) -> None:
+        calls.append(root)
+        _fake_cifar10(Path(root))
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", fetch)
+    dm = CIFAR10DataModule(root=str(tmp_path), download=True)
+    assert len(dm.arrays["test"][1]) == 5  # the first load fetches when prepare_data did not
+    dm.prepare_data()  # files present: no second download
+    assert calls[1:] == [str(tmp_path)]
+
+
+# ----------------------------------------------------------------------------- SVHN
+def _fake_svhn(root: Path, split: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = _rng(seed)
+    x = rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8)  # (H, W, C, N) as in the .mat
+    y = np.array([10, 1, 9, 10, 5, 2, 3][:n], dtype=np.uint8).reshape(n, 1)
+    scipy.io.savemat(root / f"{split}_32x32.mat", {"X": x, "y": y})
+    return x, y
+
+
+def test_svhn_reads_mat_files_and_maps_ten_to_zero(tmp_path: Path) -> None:
+    written = {
+        "train": _fake_svhn(tmp_path, "train", 7, 3),
+        "test": _fake_svhn(tmp_path, "test", 4, 4),
+    }
+    dm = SVHNDataModule(root=str(tmp_path), batch_size=3)
+    assert dm.horizontal_flip is False
+    for split, (x, y) in written.items():
+        images, labels = dm.arrays[split]
+        assert images.shape == (x.shape[3], 3, 32, 32) and images.dtype == torch.uint8
+        for i in range(x.shape[3]):  # image i, channel c, row r, column w == X[r, w, c, i]
+            assert np.array_equal(images[i].numpy(), x[:, :, :, i].transpose(2, 0, 1))
+        assert labels.tolist() == [0 if v == 10 else int(v) for v in y[:, 0]]
+    assert dm.arrays["test"][1].tolist() == [0, 1, 9, 0]
+    _check_batches(dm, *dm.arrays["test"])
+    with pytest.raises(ValueError, match="flip"):
+        SVHNDataModule(root=str(tmp_path), horizontal_flip=True)
+
+
+def test_svhn_missing_file_and_download(tmp_path: Path, monkeypatch) -> None:
+    _fake_svhn(tmp_path, "train", 2, 5)
+    with pytest.raises(FileNotFoundError, match="test_32x32.mat") as error:
+        SVHNDataModule(root=str(tmp_path)).arrays  # noqa: B018
+    assert str(tmp_path / "test_32x32.mat") in str(error.value)
+    calls = []
+
+    def fetch(root: str, split: str = "train", download: bool = False) -> None:
+        calls.append(split)
+        _fake_svhn(Path(root), split, 3, 6)
+
+    monkeypatch.setattr(torchvision.datasets, "SVHN", fetch)
+    dm = SVHNDataModule(root=str(tmp_path), download=True)
+    dm.prepare_data()
+    assert calls == ["test"]  # only the missing split is fetched
+    assert len(dm.arrays["test"][1]) == 3
+
+
+# ----------------------------------------------------------------------------- Tiny ImageNet
+WNIDS = [f"n{i:08d}" for i in range(200)]
+COLORS = {5: (200, 30, 40), 17: (20, 180, 90), 150: (60, 70, 220)}  # class index -> RGB
+
+
+def _jpeg(path: Path, color: tuple[int, ...], mode: str = "RGB") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, (64, 64), color if mode == "RGB" else color[0]).save(path, quality=95)
+
+
+def _fake_tiny(root: Path) -> Path:
+    folder = root / "tiny-imagenet-200"
+    folder.mkdir(parents=True)
+    shuffled = [WNIDS[i] for i in _rng(7).permutation(200)]  # the file order is not the index
+    (folder / "wnids.txt").write_text("\n".join(shuffled) + "\n")
+    for label, color in COLORS.items():
+        for k in range(2):
+            _jpeg(folder / "train" / WNIDS[label] / "images" / f"{WNIDS[label]}_{k}.JPEG", color)
+    _jpeg(folder / "train" / WNIDS[17] / "images" / "gray.JPEG", (128,), mode="L")
+    (folder / "train" / WNIDS[5] / f"{WNIDS[5]}_boxes.txt").write_text("ignored\n")
+    annotations = [("val_0.JPEG", 150), ("val_1.JPEG", 5), ("val_2.JPEG", 17), ("val_3.JPEG", 5)]
+    for name, label in annotations:
+        _jpeg(folder / "val" / "images" / name, COLORS[label])
+    (folder / "val" / "val_annotations.txt").write_text(
+        "".join(f"{name}\t{WNIDS[label]}\t0\t0\t63\t63\n" for name, label in annotations)
+    )
+    return folder
+
+
+def _near(images: torch.Tensor, color: tuple[int, ...]) -> bool:
+    target = torch.tensor(color, dtype=torch.float32).view(3, 1, 1)
+    return bool((images.float() - target).abs().max() <= 4)  # JPEG is lossy
+
+
+def test_tiny_imagenet_layout_labels_and_pixels(tmp_path: Path) -> None:
+    _fake_tiny(tmp_path)
+    dm = TinyImageNetDataModule(root=str(tmp_path), batch_size=4)
+    assert dm.class_names == WNIDS  # sorted wnids, not the order of wnids.txt
+    train_images, train_labels = dm.arrays["train"]
+    assert train_images.shape == (7, 3, 64, 64)
+    assert train_labels.tolist() == [5, 5, 17, 17, 17, 150, 150]  # sorted by path
+    gray = dm.files("train").index((f"train/{WNIDS[17]}/images/gray.JPEG", 17))
+    for i, label in enumerate(train_labels.tolist()):
+        assert _near(train_images[i], (128, 128, 128) if i == gray else COLORS[label])
+    test_images, test_labels = dm.arrays["test"]
+    assert test_labels.tolist() == [150, 5, 17, 5]  # val_0..val_3 by their annotations
+    for image, label in zip(test_images, test_labels.tolist(), strict=True):
+        assert _near(image, COLORS[label])
+    _check_batches(dm, test_images, test_labels)
+
+
+def test_tiny_imagenet_cache_is_written_and_reused(tmp_path: Path, monkeypatch) -> None:
+    folder = _fake_tiny(tmp_path)
+    first = TinyImageNetDataModule(root=str(tmp_path), cache=True).arrays
+    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == [
+        "train_uint8.npz",
+        "val_uint8.npz",
+        "wnids.txt",
+    ]  # no temporary file left behind
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded although the cache is valid")
+
+    monkeypatch.setattr(tiny_module, "decode_images", no_decoding)
+    second = TinyImageNetDataModule(root=str(tmp_path), cache=True).arrays
+    for split in ("train", "test"):
+        assert all(torch.equal(a, b) for a, b in zip(first[split], second[split], strict=True))
+    _jpeg(folder / "val" / "images" / "val_4.JPEG", COLORS[5])  # the listing changes
+    with open(folder / "val" / "val_annotations.txt", "a") as file:
+        file.write(f"val_4.JPEG\t{WNIDS[5]}\t0\t0\t63\t63\n")
+    with pytest.raises(AssertionError, match="decoded"):
+        TinyImageNetDataModule(root=str(tmp_path), cache=True).arrays  # noqa: B018
+
+
+def test_tiny_imagenet_missing_and_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError) as error:
+        TinyImageNetDataModule(root=str(tmp_path)).arrays  # noqa: B018
+    assert str(tmp_path / "tiny-imagenet-200" / "wnids.txt") in str(error.value)
+    assert "tiny-imagenet-200.zip" in str(error.value)
+    folder = _fake_tiny(tmp_path)
+    (folder / "val" / "images" / "val_2.JPEG").unlink()
+    with pytest.raises(FileNotFoundError, match="val_2.JPEG"):
+        TinyImageNetDataModule(root=str(tmp_path)).arrays  # noqa: B018
+    (folder / "val" / "val_annotations.txt").write_text("val_0.JPEG\tn99999999\t0\t0\t1\t1\n")
+    with pytest.raises(ValueError, match="unknown wnid"):
+        TinyImageNetDataModule(root=str(tmp_path)).arrays  # noqa: B018
+
+
+# ----------------------------------------------------------------------------- image folders
+CLASSES = ["cat", "ant", "dog"]  # sorted: ant=0, cat=1, dog=2
+
+
+def _fake_folder(root: Path, size: tuple[int, int] = (6, 5)) -> dict[str, dict[str, np.ndarray]]:
+    """PNGs (lossless) of width 6, height 5 in train/<class>/ and test/<class>/."""
+    rng, written = _rng(8), {}
+    for split, n in (("train", 3), ("test", 2)):
+        for name in CLASSES:
+            for k in range(n):
+                pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+                path = root / split / name / f"{k:03d}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(pixels).save(path)
+                written[path.relative_to(root).as_posix()] = pixels
+    (root / "train" / "cat" / "notes.txt").write_text("not an image")
+    return written
+
+
+def _zip_folder(folder: Path, archive: Path, top: str) -> None:
+    with zipfile.ZipFile(archive, "w") as out:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                out.write(path, f"{top}/{path.relative_to(folder).as_posix()}")
+
+
+def test_image_folder_exact_pixels_from_folder_and_zip(tmp_path: Path) -> None:
+    written = _fake_folder(tmp_path / "set")
+    _zip_folder(tmp_path / "set", tmp_path / "set.zip", "set-png")
+    loaded = []
+    for root in (tmp_path / "set", tmp_path / "set.zip"):
+        dm = ImageFolderDataModule(root=str(root), batch_size=4)
+        assert dm.class_names == ["ant", "cat", "dog"] and dm.num_classes == 3
+        assert dm.image_shape == (3, 5, 6)  # (C, H, W) known before any decoding
+        for split, n in (("train", 3), ("test", 2)):
+            images, labels = dm.arrays[split]
+            assert labels.tolist() == [0] * n + [1] * n + [2] * n
+            for (name, label), image in zip(dm.files(split), images, strict=True):
+                key = name.removeprefix("set-png/")
+                assert key.startswith(f"{split}/{dm.class_names[label]}/")
+                assert np.array_equal(image.numpy(), written[key].transpose(2, 0, 1))
+        loaded.append(dm.arrays)
+        _check_batches(dm, *dm.arrays["test"])
+        pool_images, pool_labels = dm.sampling_pool()
+        assert pool_labels.tolist() == [0] * 3 + [1] * 3 + [2] * 3
+    for split in ("train", "test"):
+        assert torch.equal(loaded[0][split][0], loaded[1][split][0])
+
+
+def test_image_folder_options(tmp_path: Path) -> None:
+    written = _fake_folder(tmp_path)
+    limited = ImageFolderDataModule(root=str(tmp_path), limit_per_class=2)
+    assert [name for name, _ in limited.files("train")][:2] == [
+        "train/ant/000.png",
+        "train/ant/001.png",
+    ]
+    assert len(limited.arrays["train"][1]) == 6 and len(limited.arrays["test"][1]) == 6
+    gray = ImageFolderDataModule(root=str(tmp_path), channels=1)
+    assert gray.image_shape == (1, 5, 6)
+    expected = np.asarray(Image.fromarray(written["test/ant/000.png"]).convert("L"))
+    assert np.array_equal(gray.arrays["test"][0][0, 0].numpy(), expected)
+    resized = ImageFolderDataModule(root=str(tmp_path), image_size=4)
+    assert resized.image_shape == (3, 4, 4) and resized.arrays["train"][0].shape == (9, 3, 4, 4)
+    with pytest.raises(ValueError, match="channels"):
+        ImageFolderDataModule(root=str(tmp_path), channels=2)
+
+
+def test_image_folder_errors(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError, match=str(missing)):
+        ImageFolderDataModule(root=str(missing))
+    (tmp_path / "flat").mkdir()
+    with pytest.raises(FileNotFoundError, match="train/<class>"):
+        ImageFolderDataModule(root=str(tmp_path / "flat"))
+    root = tmp_path / "set"
+    _fake_folder(root)
+    Image.new("RGB", (7, 7)).save(root / "test" / "dog" / "big.png")
+    with pytest.raises(ValueError, match="big.png"):  # a size mismatch names the file
+        ImageFolderDataModule(root=str(root)).arrays  # noqa: B018
+    (root / "test" / "dog" / "big.png").unlink()
+    (root / "test" / "eel").mkdir()
+    Image.new("RGB", (6, 5)).save(root / "test" / "eel" / "0.png")
+    with pytest.raises(ValueError, match="eel"):  # class folders must match between splits
+        ImageFolderDataModule(root=str(root))
+
+
+def test_real_cifar10_jpeg_zip() -> None:
+    path = SHARED / "cifar10-jpeg.zip"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent (the shared real CIFAR-10 JPEG export)")
+    dm = ImageFolderDataModule(root=str(path), limit_per_class=20, batch_size=50)
+    assert dm.class_names == CIFAR10_CLASSES and dm.image_shape == (3, 32, 32)
+    assert dm.num_classes == 10
+    # `listing` is the full listing (cheap: no decoding); limit_per_class applies in files().
+    assert [len(dm.listing["test"][c]) for c in CIFAR10_CLASSES] == [1000] * 10
+    assert [len(dm.listing["train"][c]) for c in CIFAR10_CLASSES] == [5000] * 10
+    assert len(dm.files("train")) == len(dm.files("test")) == 200
+    images, labels = dm.arrays["test"]
+    assert images.shape == (200, 3, 32, 32) and labels.tolist() == sorted(list(range(10)) * 20)
+    lossless = SHARED / "cifar10-lossless-subset.npz"
+    if lossless.is_file():  # test/<class>/NNNN.jpg follows test_batch's order within a class
+        with np.load(lossless) as data:
+            x, y = data["x_test"], data["y_test"]
+        originals = np.stack([x[y == c][:20] for c in range(10)]).reshape(200, 32, 32, 3)
+        error = np.abs(images.numpy().astype(float) - originals.transpose(0, 3, 1, 2)).mean()
+        assert error < 10, f"mean absolute error {error:.1f} / 255 against the originals"
+    _check_batches(dm, images, labels)
