@@ -78,8 +78,13 @@ def seeded_torch_rng(seed: int, *keys: int, device: torch.device | None = None) 
 
     For library code that only reads the global RNG (torchattacks' random starts).
     """
-    devices = [device] if device is not None and device.type == "cuda" else []
+    on_cuda = device is not None and device.type == "cuda"
     derived = int(numpy_rng(seed, *keys).integers(0, 2**63 - 1))
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(derived)
+    with torch.random.fork_rng(devices=[device] if on_cuda else []):
+        # Seeds the CPU generator and this device's only: torch.manual_seed would reseed every
+        # GPU, and fork_rng restores only the devices it was given.
+        torch.default_generator.manual_seed(derived)
+        if on_cuda:
+            with torch.cuda.device(device):
+                torch.cuda.manual_seed(derived)
         yield

@@ -36,8 +36,15 @@ class Attack(abc.ABC):
         """Adversarial images in [0, 1] against `model` (logits or log-probabilities out)."""
 
     def __call__(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor):
-        with torch.inference_mode(False), torch.enable_grad():
-            return self.perturb(model, images, labels).detach()
+        # torchattacks restores the mode with model.train(), which would unfreeze submodules
+        # (e.g. batch norm kept in eval); each module's own mode is restored here instead.
+        modes = {module: module.training for module in model.modules()}
+        try:
+            with torch.inference_mode(False), torch.enable_grad():
+                return self.perturb(model, images, labels).detach()
+        finally:
+            for module, training in modes.items():
+                module.training = training
 
     def describe(self) -> dict:
         """Fields written next to this attack's results (budget, steps ...)."""

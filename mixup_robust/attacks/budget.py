@@ -9,7 +9,7 @@ def parse_budget(value: Budget, name: str = "budget") -> float:
     """Returns a budget in [0, 1] pixel units from a float or a string such as "8/255"."""
     try:
         number = float(Fraction(value.replace(" ", ""))) if isinstance(value, str) else float(value)
-    except (ValueError, ZeroDivisionError):
+    except (TypeError, ValueError, ZeroDivisionError):
         raise ValueError(f"{name}={value!r} is not a number or a fraction like '8/255'.") from None
     if not 0 <= number <= 1:
         raise ValueError(

@@ -17,6 +17,8 @@ class ClassPool(nn.Module):
         super().__init__()
         if images.dtype != torch.uint8 or images.dim() != 4 or len(images) != len(labels):
             raise ValueError("ClassPool needs uint8 images (M, C, H, W) and M labels.")
+        if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+            raise ValueError(f"Pool labels must lie in [0, {num_classes}).")
         order = torch.argsort(labels, stable=True)
         labels = labels[order]
         counts = torch.bincount(labels, minlength=num_classes)
