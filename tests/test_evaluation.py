@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from mixup_robust.evaluation import DefenseEvaluation, load_classifier
 from tests.conftest import REPO, run_cli
@@ -43,8 +44,11 @@ def test_every_defense_is_scored_clean_and_under_every_attack(results):
     assert pgd["eps"] == pytest.approx(32 / 255) and pgd["steps"] == 10
 
 
-def test_csv_matches_json(results):
+def test_csv_matches_json_and_the_config_is_kept(results):
     output, records = results
+    config = yaml.safe_load((output / "config.yaml").read_text())
+    assert config["model"]["class_path"] == "mixup_robust.evaluation.DefenseEvaluation"
+    assert config["data"]["init_args"]["test_subset_size"] == 120
     lines = (output / "results.csv").read_text().splitlines()
     assert lines[0].startswith("defense,attack,threat_model,n,accuracy")
     assert len(lines) == len(records) + 1

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 from torchmetrics import MetricCollection, SumMetric
@@ -12,7 +13,12 @@ from torchmetrics.classification import MulticlassAccuracy
 from mixup_robust.attacks import Attack
 from mixup_robust.defenses import ClassPool, Defense, NoDefense
 from mixup_robust.evaluation.checkpoint import load_classifier
-from mixup_robust.evaluation.reports import print_table, refuse_overwrite, write_results
+from mixup_robust.evaluation.reports import (
+    print_table,
+    refuse_overwrite,
+    write_atomically,
+    write_results,
+)
 from mixup_robust.seeding import seeded_torch_rng
 from mixup_robust.training.base import require_gradients
 
@@ -166,7 +172,17 @@ class DefenseEvaluation(L.LightningModule):
     @rank_zero_only
     def _report(self, records: list[dict]) -> None:
         write_results(self.results_dir, records)
+        config = self._resolved_config()
+        if config is not None and not (self.results_dir / "config.yaml").exists():
+            write_atomically(self.results_dir / "config.yaml", config)
         print_table(records)
+
+    def _resolved_config(self) -> str | None:
+        """The CLI's resolved config (None outside the CLI), to keep beside the results."""
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, SaveConfigCallback):
+                return callback.parser.dump(callback.config, skip_none=False)
+        return None
 
 
 def _plain(value):
