@@ -111,29 +111,10 @@ class CIFAR10DataModule(TorchvisionFormatDataModule):
     def __init__(
         self,
         root: str = "data",
-        batch_size: int = 128,
-        eval_batch_size: int | None = None,
-        val_size: float = 0.0,
-        test_subset_size: int | None = None,
-        pool_size_per_class: int = 100,
-        crop_padding: int = 4,
-        horizontal_flip: bool | None = None,
-        seed: int = 0,
-        num_workers: int = 0,
         download: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            root,
-            batch_size,
-            eval_batch_size,
-            val_size,
-            test_subset_size,
-            pool_size_per_class,
-            crop_padding,
-            horizontal_flip,
-            seed,
-            num_workers,
-        )
+        super().__init__(root, **kwargs)
         self.download = download
 
     def required_files(self, split: str) -> list[Path]:
@@ -162,31 +143,3 @@ class CIFAR100DataModule(CIFAR10DataModule):
     folder = "cifar-100-python"
     split_files: ClassVar[dict[str, list[str]]] = {"train": ["train"], "test": ["test"]}
     label_key = "fine_labels"
-
-    def __init__(
-        self,
-        root: str = "data",
-        batch_size: int = 128,
-        eval_batch_size: int | None = None,
-        val_size: float = 0.0,
-        test_subset_size: int | None = None,
-        pool_size_per_class: int = 100,
-        crop_padding: int = 4,
-        horizontal_flip: bool | None = None,
-        seed: int = 0,
-        num_workers: int = 0,
-        download: bool = False,
-    ) -> None:
-        super().__init__(
-            root,
-            batch_size,
-            eval_batch_size,
-            val_size,
-            test_subset_size,
-            pool_size_per_class,
-            crop_padding,
-            horizontal_flip,
-            seed,
-            num_workers,
-            download,
-        )

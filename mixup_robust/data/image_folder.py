@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -188,31 +189,12 @@ class ImageFolderDataModule(InMemoryDataModule):
     def __init__(
         self,
         root: str = "data",
-        batch_size: int = 128,
-        eval_batch_size: int | None = None,
-        val_size: float = 0.0,
-        test_subset_size: int | None = None,
-        pool_size_per_class: int = 100,
-        crop_padding: int = 4,
-        horizontal_flip: bool | None = None,
-        seed: int = 0,
-        num_workers: int = 0,
         image_size: int | None = None,
         channels: int = 3,
         limit_per_class: int | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            root,
-            batch_size,
-            eval_batch_size,
-            val_size,
-            test_subset_size,
-            pool_size_per_class,
-            crop_padding,
-            horizontal_flip,
-            seed,
-            num_workers,
-        )
+        super().__init__(root, **kwargs)
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), not {channels}.")
         if image_size is not None and image_size < 1:

@@ -5,6 +5,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,29 +45,10 @@ class TinyImageNetDataModule(InMemoryDataModule):
     def __init__(
         self,
         root: str = "data",
-        batch_size: int = 128,
-        eval_batch_size: int | None = None,
-        val_size: float = 0.0,
-        test_subset_size: int | None = None,
-        pool_size_per_class: int = 100,
-        crop_padding: int = 4,
-        horizontal_flip: bool | None = None,
-        seed: int = 0,
-        num_workers: int = 0,
         cache: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            root,
-            batch_size,
-            eval_batch_size,
-            val_size,
-            test_subset_size,
-            pool_size_per_class,
-            crop_padding,
-            horizontal_flip,
-            seed,
-            num_workers,
-        )
+        super().__init__(root, **kwargs)
         self.cache = cache
 
     @property
