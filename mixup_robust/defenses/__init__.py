@@ -1,7 +1,24 @@
 """Inference-time defenses as nn.Modules that return log-probabilities."""
 
 from mixup_robust.defenses.base import Defense, NoDefense
+from mixup_robust.defenses.input_transforms import (
+    GaussianNoise,
+    RandomCropResize,
+    RandomResizePad,
+    RandomRotation,
+)
 from mixup_robust.defenses.mixup_inference import MixupInference
+from mixup_robust.defenses.mixup_inference_combined import MixupInferenceCombined
 from mixup_robust.defenses.pool import ClassPool
 
-__all__ = ["ClassPool", "Defense", "MixupInference", "NoDefense"]
+__all__ = [
+    "ClassPool",
+    "Defense",
+    "GaussianNoise",
+    "MixupInference",
+    "MixupInferenceCombined",
+    "NoDefense",
+    "RandomCropResize",
+    "RandomResizePad",
+    "RandomRotation",
+]
