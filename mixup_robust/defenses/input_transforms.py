@@ -6,6 +6,7 @@ transformations in any batch. The B x N transformed images run as batches of at 
 `chunk_size` images.
 """
 
+import abc
 import math
 from typing import Any
 
@@ -21,7 +22,7 @@ _STREAM_B = 12
 _STREAM_C = 13
 
 
-class _RandomTransformDefense(Defense):
+class _RandomTransformDefense(Defense, abc.ABC):
     """Log of the mean softmax of the classifier over N random transformations of the input.
 
     Args:
@@ -43,11 +44,11 @@ class _RandomTransformDefense(Defense):
         """Keyed uniforms in [0, 1), float64, one per (sample[m], execution[m]) pair, (M,)."""
         return keyed_uniform(self.seed, sample, execution, stream)
 
+    @abc.abstractmethod
     def transform(
         self, images: torch.Tensor, sample: torch.Tensor, execution: torch.Tensor
     ) -> torch.Tensor:
         """The random transformation of images[m] for (sample[m], execution[m]), (M, C, H, W)."""
-        raise NotImplementedError
 
     def defend(self, images: torch.Tensor, sample_index: torch.Tensor) -> torch.Tensor:
         batch, n_executions = images.shape[0], self.n_executions
