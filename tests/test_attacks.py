@@ -238,7 +238,9 @@ def test_pgd_default_names_and_describe():
     assert PGD(steps=50).name == "PGD-50"
     assert PGD(steps=200, name="strong").name == "strong"
     attack = PGD(eps="8/255", step_size="2/255", steps=10)
-    assert attack.describe() == {"eps": 8 / 255, "step_size": 2 / 255, "steps": 10}
+    assert attack.describe() == {
+        "eps": 8 / 255, "step_size": 2 / 255, "steps": 10, "target": "none",
+    }  # fmt: skip
     assert attack.threat_model == "oblivious"
     assert attack.random_start is True
     assert isinstance(attack, Attack)
