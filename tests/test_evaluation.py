@@ -42,10 +42,14 @@ def test_every_defense_is_scored_clean_and_under_every_attack(results):
     assert accuracy[("none", "PGD-10")] < accuracy[("none", "clean")]
     pgd = next(r for r in records if r["attack"] == "PGD-10")
     assert pgd["eps"] == pytest.approx(32 / 255) and pgd["steps"] == 10
+    for record in records:  # ECE on clean inputs, detection AUROC under attack
+        field = "ece" if record["attack"] == "clean" else "auroc"
+        assert 0 <= record[field] <= 1 and ({"ece", "auroc"} - {field}).isdisjoint(record)
 
 
 def test_csv_matches_json_and_the_config_is_kept(results):
     output, records = results
+    assert (output / "tradeoff.png").stat().st_size > 5000
     config = yaml.safe_load((output / "config.yaml").read_text())
     assert config["model"]["class_path"] == "mixup_robust.evaluation.DefenseEvaluation"
     assert config["data"]["init_args"]["test_subset_size"] == 120

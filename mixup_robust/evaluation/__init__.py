@@ -2,5 +2,6 @@
 
 from mixup_robust.evaluation.checkpoint import load_classifier
 from mixup_robust.evaluation.module import DefenseEvaluation
+from mixup_robust.evaluation.sweep import ParameterSweep
 
-__all__ = ["DefenseEvaluation", "load_classifier"]
+__all__ = ["DefenseEvaluation", "ParameterSweep", "load_classifier"]

@@ -1,24 +1,27 @@
 """The defense-evaluation LightningModule: every defense under every attack, in `test`."""
 
 from pathlib import Path
+from typing import Literal
 
 import lightning as L
 import torch
+import torch.nn.functional as F
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
-from torchmetrics import MetricCollection, SumMetric
-from torchmetrics.classification import MulticlassAccuracy
 
 from mixup_robust.attacks import Attack
 from mixup_robust.defenses import ClassPool, Defense, NoDefense
 from mixup_robust.evaluation.checkpoint import load_classifier
+from mixup_robust.evaluation.metrics import cell_metrics, detection_scores, update_cell
+from mixup_robust.evaluation.plots import draw_all
 from mixup_robust.evaluation.reports import (
     print_table,
     refuse_overwrite,
     write_atomically,
     write_results,
 )
+from mixup_robust.evaluation.sweep import ParameterSweep
 from mixup_robust.seeding import seeded_torch_rng
 from mixup_robust.training.base import require_gradients
 
@@ -36,6 +39,10 @@ class DefenseEvaluation(L.LightningModule):
         checkpoint: training checkpoint of the classifier (`<run>/checkpoints/last.ckpt`).
         defenses: defenses to score; 'none' (the bare classifier) is added first if absent.
         attacks: attacks to craft; clean accuracy is always reported.
+        sweeps: defenses scored at every value of one parameter (e.g. MI-OL's mixup_ratio).
+        plots: draw tradeoff.png (and accuracy_vs_parameter.png for sweeps) from the results.
+        detection_on: which inputs the detection AUROC compares: 'successful' (clean inputs
+            classified right vs. adversarial inputs that fool the bare classifier) or 'all'.
         num_classes: classes of the data (linked by the CLI; checked against the checkpoint).
         image_shape: (C, H, W) of the data (linked; checked against the checkpoint).
         output_dir: where results go; default: the run's log directory. An existing
@@ -48,6 +55,9 @@ class DefenseEvaluation(L.LightningModule):
         checkpoint: str,
         defenses: list[Defense] | None = None,
         attacks: list[Attack] | None = None,
+        sweeps: list[ParameterSweep] | None = None,
+        plots: bool = True,
+        detection_on: Literal["successful", "all"] = "successful",
         num_classes: int | None = None,
         image_shape: tuple[int, int, int] | None = None,
         output_dir: str | None = None,
@@ -58,7 +68,14 @@ class DefenseEvaluation(L.LightningModule):
         defenses = list(defenses or [])
         if not any(isinstance(d, NoDefense) for d in defenses):
             defenses.insert(0, NoDefense())
+        self.record_fields = [{} for _ in defenses]
+        for sweep in sweeps or []:
+            for defense, fields in sweep.expand():
+                defenses.append(defense)
+                self.record_fields.append(fields)
         self.defenses = nn.ModuleList(defenses)
+        self.plots = plots
+        self.detection_on = detection_on
         self.attacks = list(attacks or [])
         _check_unique("defense", [d.name for d in self.defenses])
         _check_unique("attack", [CLEAN] + [a.name for a in self.attacks])
@@ -82,7 +99,7 @@ class DefenseEvaluation(L.LightningModule):
             self._check_matches_data(hparams)
             self.classifier.eval().requires_grad_(False)
             self.metrics = nn.ModuleDict(
-                {self._key(d, a): self._new_metrics(hparams["num_classes"])
+                {self._key(d, a): cell_metrics(hparams["num_classes"], clean=a == 0)
                  for d in range(len(self.defenses)) for a in range(len(self.attacks) + 1)}
             )  # fmt: skip
             pool = self._pool(hparams["num_classes"])
@@ -109,13 +126,6 @@ class DefenseEvaluation(L.LightningModule):
         return ClassPool(*datamodule.sampling_pool(), num_classes)
 
     @staticmethod
-    def _new_metrics(num_classes: int) -> MetricCollection:
-        return MetricCollection(
-            {"accuracy": MulticlassAccuracy(num_classes, average="micro"), "n": SumMetric()},
-            compute_groups=False,
-        )
-
-    @staticmethod
     def _key(defense: int, attack: int) -> str:
         return f"defense{defense}_attack{attack}"
 
@@ -129,21 +139,49 @@ class DefenseEvaluation(L.LightningModule):
     def test_step(self, batch: tuple, batch_idx: int) -> None:
         images, labels, sample_index = batch
         _check_images(images)
-        self._score_defenses(0, images, labels, sample_index)
+        clean_scores, clean_correct = self._score_defenses(0, images, labels, sample_index)
         for number, attack in enumerate(self.attacks, start=1):
             require_gradients("DefenseEvaluation")
             key = int(sample_index[0])  # seeds the random start by the batch's first sample
             with seeded_torch_rng(self.seed, number, key, device=images.device):
                 adversarial = attack(self.classifier, images, labels)
-            self._score_defenses(number, adversarial, labels, sample_index)
+            self._score_defenses(
+                number, adversarial, labels, sample_index, clean_scores, clean_correct
+            )
 
-    def _score_defenses(self, attack: int, images, labels, sample_index) -> None:
+    def _score_defenses(
+        self,
+        attack: int,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        sample_index: torch.Tensor,
+        clean_scores: list[torch.Tensor] | None = None,
+        clean_correct: torch.Tensor | None = None,
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Updates every defense's metrics on one batch.
+
+        Returns the defenses' detection scores and which inputs the bare classifier gets right.
+        Detection compares clean inputs with adversarial ones; with `detection_on:
+        successful` only clean inputs the classifier gets right and adversarial inputs that
+        turn a right prediction wrong take part (the usual protocol of detection papers).
+        """
+        scores = []
         with torch.no_grad():
+            plain = F.log_softmax(self.classifier(images), dim=1)
+            correct = plain.argmax(dim=1) == labels
+            negatives = positives = None
+            if clean_scores is not None:
+                negatives, positives = torch.ones_like(correct), torch.ones_like(correct)
+                if self.detection_on == "successful":
+                    negatives, positives = clean_correct, clean_correct & ~correct
             for number, defense in enumerate(self.defenses):
-                predictions = defense(images, sample_index).argmax(dim=1)
-                metrics = self.metrics[self._key(number, attack)]
-                metrics["accuracy"].update(predictions, labels)
-                metrics["n"].update(torch.ones_like(labels, dtype=torch.float32).sum())
+                log_probs = defense(images, sample_index)
+                scores.append(detection_scores(plain, log_probs, isinstance(defense, NoDefense)))
+                detection = None
+                if clean_scores is not None:
+                    detection = (clean_scores[number][negatives], scores[-1][positives])
+                update_cell(self.metrics[self._key(number, attack)], log_probs, labels, detection)
+        return scores, correct
 
     def on_test_epoch_end(self) -> None:
         self.results = self._records()
@@ -156,6 +194,7 @@ class DefenseEvaluation(L.LightningModule):
         for attack_number, attack in enumerate([None, *self.attacks]):
             for defense_number, defense in enumerate(self.defenses):
                 values = self.metrics[self._key(defense_number, attack_number)].compute()
+                extra = {k: float(values[k].item()) for k in ("auroc", "ece") if k in values}
                 records.append(
                     {
                         "defense": defense.name,
@@ -163,6 +202,8 @@ class DefenseEvaluation(L.LightningModule):
                         "threat_model": "none" if attack is None else attack.threat_model,
                         "n": int(values["n"].item()),
                         "accuracy": float(values["accuracy"].item()),
+                        **extra,
+                        **self.record_fields[defense_number],
                         **({} if attack is None else attack.describe()),
                         "checkpoint": str(self.checkpoint),
                     }
@@ -175,6 +216,8 @@ class DefenseEvaluation(L.LightningModule):
         config = self._resolved_config()
         if config is not None and not (self.results_dir / "config.yaml").exists():
             write_atomically(self.results_dir / "config.yaml", config)
+        if self.plots:
+            draw_all(self.results_dir / "results.json")
         print_table(records)
 
     def _resolved_config(self) -> str | None:

@@ -54,20 +54,34 @@ def write_results(directory: Path, records: list[dict]) -> None:
     write_atomically(directory / "results.csv", records_to_csv(records))
 
 
-def results_table(records: list[dict], title: str = "Accuracy (%)") -> Table:
-    """A defense x attack table of accuracies."""
-    attacks = list(dict.fromkeys(record["attack"] for record in records))
+def results_table(
+    records: list[dict], field: str = "accuracy", title: str = "Accuracy (%)"
+) -> Table | None:
+    """A defense x attack table of one field (in %), or None where no record has it."""
+    present = [record for record in records if field in record]
+    if not present:
+        return None
+    attacks = list(dict.fromkeys(record["attack"] for record in present))
     defenses = list(dict.fromkeys(record["defense"] for record in records))
-    accuracy = {(r["defense"], r["attack"]): r["accuracy"] for r in records}
+    value = {(r["defense"], r["attack"]): r[field] for r in present}
     table = Table(title=title)
     table.add_column("defense")
     for attack in attacks:
         table.add_column(attack, justify="right")
     for defense in defenses:
-        cells = [accuracy.get((defense, attack)) for attack in attacks]
+        cells = [value.get((defense, attack)) for attack in attacks]
         table.add_row(defense, *["-" if c is None else f"{100 * c:.1f}" for c in cells])
     return table
 
 
 def print_table(records: list[dict], console: Console | None = None) -> None:
-    (console or Console()).print(results_table(records))
+    """Accuracy, then clean ECE and detection AUROC where the records carry them."""
+    console = console or Console()
+    for field, title in (
+        ("accuracy", "Accuracy (%)"),
+        ("ece", "Expected calibration error on clean inputs (%)"),
+        ("auroc", "Detection AUROC, clean vs. adversarial (%)"),
+    ):
+        table = results_table(records, field, title)
+        if table is not None:
+            console.print(table)
