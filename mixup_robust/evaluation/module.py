@@ -41,8 +41,9 @@ class DefenseEvaluation(L.LightningModule):
         attacks: attacks to craft; clean accuracy is always reported.
         sweeps: defenses scored at every value of one parameter (e.g. MI-OL's mixup_ratio).
         plots: draw tradeoff.png (and accuracy_vs_parameter.png for sweeps) from the results.
-        detection_on: which inputs the detection AUROC compares: 'successful' (clean inputs
-            classified right vs. adversarial inputs that fool the bare classifier) or 'all'.
+        detection_on: which inputs the detection AUROC compares: 'all' (every clean test point
+            and its adversarial counterpart, the MI paper's Figure 3a) or 'successful' (clean
+            inputs classified right vs. adversarial inputs that fool the bare classifier).
         num_classes: classes of the data (linked by the CLI; checked against the checkpoint).
         image_shape: (C, H, W) of the data (linked; checked against the checkpoint).
         output_dir: where results go; default: the run's log directory. An existing
@@ -57,7 +58,7 @@ class DefenseEvaluation(L.LightningModule):
         attacks: list[Attack] | None = None,
         sweeps: list[ParameterSweep] | None = None,
         plots: bool = True,
-        detection_on: Literal["successful", "all"] = "successful",
+        detection_on: Literal["all", "successful"] = "all",
         num_classes: int | None = None,
         image_shape: tuple[int, int, int] | None = None,
         output_dir: str | None = None,
