@@ -60,6 +60,6 @@ def test_full_quickstart_evaluation_scores_every_defense(digits_checkpoint, tmp_
     } <= defenses
     assert {"Xie et al. 2018", "Guo et al. 2018", "MI-OL mixup_ratio=0.3"} <= defenses
     attacks = {r["attack"] for r in records}
-    assert attacks == {"clean", "PGD-10", "PGD-10 (targeted, random)"}
+    assert attacks == {"clean", "PGD-10", "PGD-10 (targeted, random)", "PGD-20 (eps 48/255)"}
     assert all(r["n"] == 40 for r in records)
     assert (output / "tradeoff.png").exists() and (output / "accuracy_vs_parameter.png").exists()

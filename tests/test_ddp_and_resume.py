@@ -30,7 +30,8 @@ def evaluation_config(tmp_path: Path, checkpoint: Path) -> Path:
     """
     config = yaml.safe_load((REPO / "configs" / "quickstart" / "evaluate.yaml").read_text())
     config["model"]["init_args"]["checkpoint"] = str(checkpoint)
-    config["model"]["init_args"]["attacks"][0]["init_args"]["random_start"] = False
+    for attack in config["model"]["init_args"]["attacks"]:
+        attack["init_args"]["random_start"] = False
     config["data"]["init_args"].update(test_subset_size=150, eval_batch_size=32)
     path = tmp_path / "evaluate.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -34,7 +34,8 @@ def results(digits_checkpoint, tmp_path_factory) -> tuple[Path, list[dict]]:
 def test_every_defense_is_scored_clean_and_under_every_attack(results):
     _, records = results
     pairs = {(r["defense"], r["attack"]) for r in records}
-    assert pairs == {(d, a) for d in ("none", "MI-PL", "MI-OL") for a in ("clean", "PGD-10")}
+    attacks = ("clean", "PGD-10", "PGD-20 (eps 48/255)")
+    assert pairs == {(d, a) for d in ("none", "MI-PL", "MI-OL") for a in attacks}
     for record in records:
         assert record["n"] == 120 and 0 <= record["accuracy"] <= 1
         assert record["threat_model"] == ("none" if record["attack"] == "clean" else "oblivious")

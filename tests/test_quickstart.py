@@ -25,17 +25,25 @@ def train_and_evaluate(method: str, tmp_path) -> dict[tuple[str, str], float]:
         "--model.init_args.output_dir", output,
         "--trainer.default_root_dir", tmp_path / "logs",
     )  # fmt: skip
-    records = json.loads((output / "results.json").read_text())
-    return {(r["defense"], r["attack"]): r["accuracy"] for r in records}
+    return json.loads((output / "results.json").read_text())
 
 
-def test_mi_ol_recovers_robust_accuracy_of_the_mixup_model(tmp_path):
-    accuracy = train_and_evaluate("mixup", tmp_path)
+def cells(records: list[dict], field: str = "accuracy") -> dict[tuple[str, str], float]:
+    return {(r["defense"], r["attack"]): r[field] for r in records if field in r}
+
+
+def test_mi_ol_recovers_robust_accuracy_and_mi_pl_detects(tmp_path):
+    records = train_and_evaluate("mixup", tmp_path)
+    accuracy, auroc = cells(records), cells(records, "auroc")
     assert accuracy[("none", "clean")] > 0.95
     assert accuracy[("none", "PGD-10")] < 0.30
     assert accuracy[("MI-OL", "PGD-10")] - accuracy[("none", "PGD-10")] >= 0.25
+    # Over-confident adversarial examples: the plain confidence is worse than chance at
+    # detecting them, MI-PL's probability drop better (the MI paper's Figure 3a).
+    strong = "PGD-20 (eps 48/255)"
+    assert auroc[("none", strong)] < 0.5 < auroc[("MI-PL", strong)]
 
 
 def test_mi_ol_on_an_erm_model_loses_clean_accuracy(tmp_path):
-    accuracy = train_and_evaluate("erm", tmp_path)
+    accuracy = cells(train_and_evaluate("erm", tmp_path))
     assert accuracy[("MI-OL", "clean")] < accuracy[("none", "clean")] - 0.10
