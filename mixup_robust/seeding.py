@@ -67,6 +67,11 @@ def keyed_integers(seed: int, high: torch.Tensor | int, *keys: torch.Tensor | in
     return torch.minimum((uniform * high).long(), high.long() - 1)
 
 
+def derive_seed(seed: int, *keys: int) -> int:
+    """A 53-bit seed determined by the seed and the keys (independent streams)."""
+    return int(keyed_uniform(seed, *keys).item() * float(1 << 53))
+
+
 def numpy_rng(seed: int, *keys: int) -> np.random.Generator:
     """A numpy generator determined by the seed and the keys (e.g. rank, step)."""
     return np.random.default_rng([seed, *keys])

@@ -8,6 +8,24 @@ from torch import nn
 THREAT_MODELS = ("oblivious", "adaptive")
 
 
+class FreshDraws(nn.Module):
+    """A defense seen as a plain model whose every call draws new randomness.
+
+    Attacks such as AutoAttack query their model many times, on subsets of the batch; each
+    call here uses the next attack-time draw (draw >= 1, never the scoring draw 0).
+    """
+
+    def __init__(self, defense: nn.Module) -> None:
+        super().__init__()
+        self.defense = defense
+        self.calls = 0
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        with self.defense.fresh_draw(self.calls):
+            return self.defense(images)
+
+
 class Attack(abc.ABC):
     """An attack configured once and applied to many batches.
 
@@ -45,6 +63,21 @@ class Attack(abc.ABC):
         finally:
             for module, training in modes.items():
                 module.training = training
+
+    def against_defense(
+        self,
+        defense: nn.Module,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        sample_index: torch.Tensor,
+    ) -> torch.Tensor:
+        """Adversarial images crafted against a defended model (the adaptive threat model).
+
+        The default queries the defense as a model whose every call uses fresh random draws
+        (expectation over the defense's randomness across the attack's queries); attacks that
+        know more about the defense (EOT-PGD, MI's adaptive PGD) override it.
+        """
+        return self(FreshDraws(defense), images, labels)
 
     def describe(self) -> dict:
         """Fields written next to this attack's results (budget, steps ...)."""

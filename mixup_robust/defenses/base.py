@@ -1,10 +1,23 @@
 """Inference-time defenses: nn.Modules that return log-probabilities."""
 
+import contextlib
+import math
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mixup_robust.defenses.pool import ClassPool
+from mixup_robust.seeding import derive_seed
+
+# Keys the seeds of attack-time draws apart from the scoring draws (draw 0).
+_DRAW_STREAM = 0xD4A3
+
+
+def log_mean_exp(log_probs: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """log(mean(exp(log_probs))) along `dim`, computed stably: the log of a mean softmax."""
+    return torch.logsumexp(log_probs, dim=dim) - math.log(log_probs.shape[dim])
 
 
 class Defense(nn.Module):
@@ -62,6 +75,36 @@ class Defense(nn.Module):
     def defend(self, images: torch.Tensor, sample_index: torch.Tensor) -> torch.Tensor:
         """The defense proper; the default is no defense."""
         return F.log_softmax(self.classifier(images), dim=1)
+
+    def execution_log_probs(
+        self, images: torch.Tensor, sample_index: torch.Tensor, executions: torch.Tensor
+    ) -> torch.Tensor:
+        """Log-probabilities of single executions, (B, len(executions), C), differentiable.
+
+        Randomized defenses return one output per execution number (their draws keyed by it);
+        EOT attacks average gradients over them. This default, for deterministic or composite
+        defenses, repeats the whole output.
+        """
+        output = self(images, sample_index)
+        return output.unsqueeze(1).expand(-1, len(executions), -1)
+
+    @contextlib.contextmanager
+    def fresh_draw(self, draw: int) -> Iterator[None]:
+        """Within the block, every random draw (of this defense and its parts) is draw `draw`.
+
+        Draw 0 is the one results are scored with; attacks use draws >= 1, so the randomness
+        an adaptive attack sees is independent of the randomness it is scored with.
+        """
+        parts = [module for module in self.modules() if isinstance(module, Defense)]
+        seeds = [part.seed for part in parts]
+        if draw != 0:
+            for part in parts:
+                part.seed = derive_seed(part.seed, _DRAW_STREAM, draw)
+        try:
+            yield
+        finally:
+            for part, seed in zip(parts, seeds, strict=True):
+                part.seed = seed
 
 
 class NoDefense(Defense):

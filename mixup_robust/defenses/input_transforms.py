@@ -13,7 +13,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from mixup_robust.defenses.base import Defense
+from mixup_robust.defenses.base import Defense, log_mean_exp
 from mixup_robust.seeding import keyed_uniform
 
 # Stream numbers of the per-(sample, execution) draws; distinct from MI's streams 1 and 2.
@@ -51,17 +51,23 @@ class _RandomTransformDefense(Defense, abc.ABC):
         """The random transformation of images[m] for (sample[m], execution[m]), (M, C, H, W)."""
 
     def defend(self, images: torch.Tensor, sample_index: torch.Tensor) -> torch.Tensor:
-        batch, n_executions = images.shape[0], self.n_executions
+        executions = torch.arange(self.n_executions, device=images.device)
+        return log_mean_exp(self.execution_log_probs(images, sample_index, executions))
+
+    def execution_log_probs(
+        self, images: torch.Tensor, sample_index: torch.Tensor, executions: torch.Tensor
+    ) -> torch.Tensor:
+        """log softmax(f(T_e(x))) for each execution number e, (B, E, C), chunked."""
+        batch, n_executions = images.shape[0], len(executions)
         rows = torch.arange(batch, device=images.device).repeat_interleave(n_executions)
-        executions = torch.arange(n_executions, device=images.device).repeat(batch)
+        executions = executions.to(images.device).repeat(batch)
         samples = sample_index.to(images.device)[rows]
         log_probs = []
         for start in range(0, batch * n_executions, self.chunk_size):
             chunk = slice(start, start + self.chunk_size)
             transformed = self.transform(images[rows[chunk]], samples[chunk], executions[chunk])
             log_probs.append(F.log_softmax(self.classifier(transformed), dim=1))
-        stacked = torch.cat(log_probs).view(batch, n_executions, -1)
-        return torch.logsumexp(stacked, dim=1) - math.log(n_executions)
+        return torch.cat(log_probs).view(batch, n_executions, -1)
 
 
 class GaussianNoise(_RandomTransformDefense):

@@ -1,12 +1,11 @@
 """Mixup Inference (Pang, Xu, Zhu, ICLR 2020): MI-PL and MI-OL."""
 
-import math
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
-from mixup_robust.defenses.base import Defense
+from mixup_robust.defenses.base import Defense, log_mean_exp
 from mixup_robust.mixing import interpolate
 from mixup_robust.seeding import keyed_uniform
 
@@ -56,30 +55,61 @@ class MixupInference(Defense):
     def default_name(self) -> str:
         return "MI-PL" if self.partner_label == "predicted" else "MI-OL"
 
-    def partner_classes(self, predicted: torch.Tensor, sample_index: torch.Tensor):
-        """Class of each partner, (B, N): the prediction (PL) or uniform over the others (OL)."""
-        executions = torch.arange(self.n_executions, device=predicted.device)
+    def partner_classes(
+        self,
+        predicted: torch.Tensor,
+        sample_index: torch.Tensor,
+        executions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Class of each partner, (B, E): the prediction (PL) or uniform over the others (OL)."""
+        executions = self._executions(executions, predicted.device)
         if self.partner_label == "predicted":
-            return predicted[:, None].expand(-1, self.n_executions)
+            return predicted[:, None].expand(-1, len(executions))
         num_classes = self.pool.num_classes
         uniform = keyed_uniform(self.seed, sample_index[:, None], executions, _CLASS_STREAM)
         other = torch.minimum((uniform * (num_classes - 1)).long(), torch.tensor(num_classes - 2))
         return other + (other >= predicted[:, None]).long()
 
-    def partners(self, predicted: torch.Tensor, sample_index: torch.Tensor) -> torch.Tensor:
-        """Pool positions of the N partners of each sample, (B, N)."""
-        classes = self.partner_classes(predicted, sample_index)
-        executions = torch.arange(self.n_executions, device=predicted.device)
+    def partners(
+        self,
+        predicted: torch.Tensor,
+        sample_index: torch.Tensor,
+        executions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Pool positions of the partners of each sample, (B, E); E = N by default."""
+        executions = self._executions(executions, predicted.device)
+        classes = self.partner_classes(predicted, sample_index, executions)
         uniform = keyed_uniform(self.seed, sample_index[:, None], executions, _MEMBER_STREAM)
         return self.pool.index(classes, uniform)
 
+    def _executions(self, executions: torch.Tensor | None, device: torch.device) -> torch.Tensor:
+        if executions is None:
+            return torch.arange(self.n_executions, device=device)
+        return executions.to(device)
+
     def defend(self, images: torch.Tensor, sample_index: torch.Tensor) -> torch.Tensor:
+        return log_mean_exp(self.execution_log_probs(images, sample_index, None))
+
+    def execution_log_probs(
+        self,
+        images: torch.Tensor,
+        sample_index: torch.Tensor,
+        executions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """log softmax(f(lambda x + (1 - lambda) x_s)) of each execution's partner, (B, E, C)."""
         with torch.no_grad():
             predicted = self.classifier(images).argmax(dim=1)
-        return self.average_over_partners(images, self.partners(predicted, sample_index))
+        return self.mixed_log_probs(images, self.partners(predicted, sample_index, executions))
 
     def average_over_partners(self, images: torch.Tensor, partners: torch.Tensor):
         """log mean_n softmax(f(lambda x + (1 - lambda) pool[partners[:, n]])), (B, C)."""
+        return log_mean_exp(self.mixed_log_probs(images, partners))
+
+    def mixed_log_probs(self, images: torch.Tensor, partners: torch.Tensor) -> torch.Tensor:
+        """log softmax(f(lambda x + (1 - lambda) pool[partners[:, n]])) for each n, (B, N, C).
+
+        Differentiable in `images`; the B x N mixed inputs run in chunks of `chunk_size`.
+        """
         batch, n_executions = partners.shape
         rows = torch.arange(batch, device=images.device).repeat_interleave(n_executions)
         flat_partners = partners.reshape(-1)
@@ -89,6 +119,4 @@ class MixupInference(Defense):
             ratio = torch.full((len(rows[chunk]),), self.mixup_ratio, device=images.device)
             mixed = interpolate(images[rows[chunk]], self.pool.fetch(flat_partners[chunk]), ratio)
             log_probs.append(F.log_softmax(self.classifier(mixed), dim=1))
-        stacked = torch.cat(log_probs).view(batch, n_executions, -1)
-        # log of the mean probability, computed stably in log space.
-        return torch.logsumexp(stacked, dim=1) - math.log(n_executions)
+        return torch.cat(log_probs).view(batch, n_executions, -1)

@@ -9,7 +9,7 @@ from torch import nn
 from mixup_robust.defenses.base import Defense
 from mixup_robust.defenses.mixup_inference import MixupInference
 from mixup_robust.defenses.pool import ClassPool
-from mixup_robust.seeding import keyed_uniform
+from mixup_robust.seeding import derive_seed
 
 # Keys that derive the inner defenses' seeds from the run's seed, so that the PL and OL draws
 # are independent of each other and of a stand-alone MI defense bound with the same seed.
@@ -20,7 +20,7 @@ _OL_KEY = 2
 
 def _derived_seed(seed: int, key: int) -> int:
     """A 53-bit seed determined by (seed, key)."""
-    return int(keyed_uniform(seed, _SEED_STREAM, key).item() * float(1 << 53))
+    return derive_seed(seed, _SEED_STREAM, key)
 
 
 class MixupInferenceCombined(Defense):

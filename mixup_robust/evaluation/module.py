@@ -32,7 +32,9 @@ class DefenseEvaluation(L.LightningModule):
     """Scores a trained classifier with inference-time defenses under attacks.
 
     Each oblivious attack is crafted once per batch against the bare classifier and every
-    defense is scored on that same adversarial batch. Accuracies are torchmetrics sum states,
+    defense is scored on that same adversarial batch. Each adaptive attack is crafted against
+    every defense in turn and scored on that defense only, with scoring draws independent of
+    the draws the attack saw. Accuracies are torchmetrics sum states,
     synced over ranks, so under DDP each test sample counts exactly once.
 
     Args:
@@ -80,12 +82,6 @@ class DefenseEvaluation(L.LightningModule):
         self.attacks = list(attacks or [])
         _check_unique("defense", [d.name for d in self.defenses])
         _check_unique("attack", [CLEAN] + [a.name for a in self.attacks])
-        for attack in self.attacks:
-            if attack.threat_model != "oblivious":
-                raise ValueError(
-                    f"Attack {attack.name} has threat_model={attack.threat_model!r}; this version "
-                    "evaluates oblivious attacks only."
-                )
         self.checkpoint = checkpoint
         self.expected = {"num_classes": num_classes, "image_shape": image_shape}
         self.output_dir = output_dir
@@ -140,15 +136,26 @@ class DefenseEvaluation(L.LightningModule):
     def test_step(self, batch: tuple, batch_idx: int) -> None:
         images, labels, sample_index = batch
         _check_images(images)
-        clean_scores, clean_correct = self._score_defenses(0, images, labels, sample_index)
+        clean = self._score_defenses(0, images, labels, sample_index)
         for number, attack in enumerate(self.attacks, start=1):
             require_gradients("DefenseEvaluation")
-            key = int(sample_index[0])  # seeds the random start by the batch's first sample
-            with seeded_torch_rng(self.seed, number, key, device=images.device):
-                adversarial = attack(self.classifier, images, labels)
-            self._score_defenses(
-                number, adversarial, labels, sample_index, clean_scores, clean_correct
-            )
+            if attack.threat_model == "oblivious":
+                adversarial = self._craft(attack, number, images, labels, sample_index)
+                self._score_defenses(number, adversarial, labels, sample_index, *clean)
+                continue
+            for defense_number, defense in enumerate(self.defenses):
+                adversarial = self._craft(attack, number, images, labels, sample_index, defense)
+                self._score_defenses(
+                    number, adversarial, labels, sample_index, *clean, only=defense_number
+                )
+
+    def _craft(self, attack, number, images, labels, sample_index, defense=None):
+        """One attack on one batch: against the bare classifier, or adaptively on `defense`."""
+        key = int(sample_index[0])  # seeds the random start by the batch's first sample
+        with seeded_torch_rng(self.seed, number, key, device=images.device):
+            if defense is None:
+                return attack(self.classifier, images, labels)
+            return attack.against_defense(defense, images, labels, sample_index)
 
     def _score_defenses(
         self,
@@ -158,6 +165,7 @@ class DefenseEvaluation(L.LightningModule):
         sample_index: torch.Tensor,
         clean_scores: list[torch.Tensor] | None = None,
         clean_correct: torch.Tensor | None = None,
+        only: int | None = None,
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Updates every defense's metrics on one batch.
 
@@ -176,6 +184,9 @@ class DefenseEvaluation(L.LightningModule):
                 if self.detection_on == "successful":
                     negatives, positives = clean_correct, clean_correct & ~correct
             for number, defense in enumerate(self.defenses):
+                if only is not None and number != only:
+                    scores.append(None)
+                    continue
                 log_probs = defense(images, sample_index)
                 scores.append(detection_scores(plain, log_probs, isinstance(defense, NoDefense)))
                 detection = None

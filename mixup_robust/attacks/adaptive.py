@@ -1,0 +1,135 @@
+"""Adaptive PGD attacks on randomized defenses: EOT-PGD and the MI paper's adaptive PGD.
+
+Both average each step's gradient over N_A executions of the defense, computed as one batch
+of B x N_A inputs (the defense chunks it), never as a loop of N_A passes:
+
+- **EOT-PGD** (Athalye et al. 2018) draws fresh randomness at every step.
+- **MI adaptive PGD** (Pang et al. 2020, Appendix B.2) draws N_A partners once per input and
+  keeps them for all steps: each step's gradient is the average of the gradients through the
+  N_A mixed copies lambda x + (1 - lambda) x_s,k.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mixup_robust.attacks.base import Attack
+from mixup_robust.attacks.budget import Budget, parse_budget
+
+
+class EOTPGD(Attack):
+    """L-inf PGD on the mean cross-entropy over N_A executions of a defense.
+
+    Args:
+        eps: L-inf radius in pixel units ("8/255").
+        step_size: step per iteration in pixel units ("2/255").
+        steps: number of iterations.
+        n_samples: N_A, the executions averaged per step.
+        random_start: start from a uniform point of the eps-ball (torch's global RNG, which
+            the evaluation seeds per batch).
+        name: label in result tables.
+    """
+
+    fresh_draws_each_step = True
+
+    def __init__(
+        self,
+        eps: Budget = "8/255",
+        step_size: Budget = "2/255",
+        steps: int = 10,
+        n_samples: int = 10,
+        random_start: bool = True,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name, threat_model="adaptive")
+        if steps < 1 or n_samples < 1:
+            raise ValueError("steps and n_samples must be at least 1.")
+        self.eps = parse_budget(eps, "eps")
+        self.step_size = parse_budget(step_size, "step_size")
+        self.steps, self.n_samples, self.random_start = steps, n_samples, random_start
+
+    def default_name(self) -> str:
+        return f"EOT-PGD-{self.steps} (N_A={self.n_samples})"
+
+    def describe(self) -> dict:
+        return {
+            "eps": self.eps, "step_size": self.step_size, "steps": self.steps,
+            "n_samples": self.n_samples,
+        }  # fmt: skip
+
+    def perturb(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor):
+        raise TypeError(
+            f"{self.name} is an adaptive attack: it needs the defense (against_defense), "
+            "so declare it with threat_model adaptive in an evaluation."
+        )
+
+    def against_defense(self, defense, images, labels, sample_index):
+        modes = {module: module.training for module in defense.modules()}
+        try:
+            with torch.inference_mode(False), torch.enable_grad():
+                return self._attack(defense, images, labels, sample_index).detach()
+        finally:
+            for module, training in modes.items():
+                module.training = training
+
+    def _attack(self, defense, images, labels, sample_index) -> torch.Tensor:
+        defense.eval()
+        executions = torch.arange(self.n_samples, device=images.device)
+        copies = self.copies_log_probs(defense, images, sample_index, executions)
+        adversarial = images.clone()
+        if self.random_start:
+            noise = torch.empty_like(images).uniform_(-self.eps, self.eps)
+            adversarial = (images + noise).clamp(0, 1)
+        for step in range(self.steps):
+            adversarial.requires_grad_(True)
+            log_probs = copies(adversarial, step)
+            gradient = torch.autograd.grad(self.loss(log_probs, labels), adversarial)[0]
+            adversarial = adversarial.detach() + self.step_size * gradient.sign()
+            adversarial = (images + (adversarial - images).clamp(-self.eps, self.eps)).clamp(0, 1)
+        return adversarial
+
+    @staticmethod
+    def loss(log_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy summed over the batch, averaged over the N_A copies of each input.
+
+        Summing over the batch gives each input its own gradient, unscaled by the batch size.
+        """
+        n_copies = log_probs.shape[1]
+        flat = log_probs.reshape(-1, log_probs.shape[-1])
+        return F.nll_loss(flat, labels.repeat_interleave(n_copies), reduction="sum") / n_copies
+
+    def copies_log_probs(self, defense, images, sample_index, executions):
+        """A function (adversarial images, step) -> per-copy log-probs, (B, N_A, C)."""
+
+        def evaluate(adversarial: torch.Tensor, step: int) -> torch.Tensor:
+            with defense.fresh_draw(1 + step):
+                return defense.execution_log_probs(adversarial, sample_index, executions)
+
+        return evaluate
+
+
+class MixupInferenceAdaptivePGD(EOTPGD):
+    """The MI paper's adaptive PGD: N_A partners drawn once per input, kept for every step.
+
+    Against Mixup Inference the partners (classes included, chosen from the prediction on the
+    clean input) are fixed at the start; against other randomized defenses the same executions
+    (one fixed draw) are reused at every step.
+    """
+
+    def default_name(self) -> str:
+        return f"MI-adaptive PGD-{self.steps} (N_A={self.n_samples})"
+
+    def copies_log_probs(self, defense, images, sample_index, executions):
+        if not hasattr(defense, "mixed_log_probs"):
+            return lambda adversarial, step: self._fixed_draw(
+                defense, adversarial, sample_index, executions
+            )
+        with torch.no_grad(), defense.fresh_draw(1):
+            predicted = defense.classifier(images).argmax(dim=1)
+            partners = defense.partners(predicted, sample_index, executions)
+        return lambda adversarial, step: defense.mixed_log_probs(adversarial, partners)
+
+    @staticmethod
+    def _fixed_draw(defense, adversarial, sample_index, executions) -> torch.Tensor:
+        with defense.fresh_draw(1):
+            return defense.execution_log_probs(adversarial, sample_index, executions)
