@@ -133,3 +133,29 @@ def test_adaptive_attacks_beat_the_oblivious_one_on_mi_ol(digits_checkpoint, tmp
         assert threat[attack] == "adaptive"
         assert accuracy[("MI-OL", attack)] <= oblivious
     assert threat["PGD-10 through the defense"] == "adaptive"
+
+
+def test_copy_bounds_keep_each_mixed_input_in_range(mi_ol):
+    images, _ = batch()
+    attack = MixupInferenceAdaptivePGD(eps="64/255", n_samples=4)
+    partners = attack._fixed_partners(mi_ol, images, torch.arange(5))
+    low, high = attack._copy_bounds(mi_ol, images, partners)
+    assert (low >= -64 / 255 - 1e-7).all() and (high <= 64 / 255 + 1e-7).all()
+    assert (low <= 0).all() and (high >= 0).all()
+    partner_images = mi_ol.pool.fetch(partners.reshape(-1)).view(5, 4, 1, 8, 8)
+    for bound in (low, high):
+        mixed = 0.5 * (images[:, None] + bound) + 0.5 * partner_images
+        assert mixed.min() >= -1e-6 and mixed.max() <= 1 + 1e-6
+
+
+def test_averaged_and_shared_perturbations_differ_and_stay_in_budget(mi_ol):
+    images, labels = batch()
+    results = {}
+    for perturbation in ("average_over_copies", "shared"):
+        attack = MixupInferenceAdaptivePGD(
+            eps="32/255", steps=5, n_samples=4, perturbation=perturbation, random_start=False
+        )
+        results[perturbation] = attack.against_defense(mi_ol, images, labels, torch.arange(5))
+        assert (results[perturbation] - images).abs().max() <= 32 / 255 + 1e-6
+        assert results[perturbation].min() >= 0 and results[perturbation].max() <= 1
+    assert not torch.equal(results["average_over_copies"], results["shared"])

@@ -75,3 +75,17 @@ def test_plots_are_drawn_from_results_json(tmp_path):
     (tmp_path / "plain.json").write_text(json.dumps(records[:2]))
     assert [p.name for p in draw_all(tmp_path / "plain.json", tmp_path / "b")] == ["tradeoff.png"]
     assert not math.isnan(records[0]["accuracy"])
+
+
+def test_adaptive_samples_plot_needs_adaptive_records(tmp_path):
+    records = [_record("none", "PGD-10", 0.05, threat_model="oblivious", steps=10)]
+    for n, accuracy in ((1, 0.3), (10, 0.2)):
+        records.append(
+            _record("MI-OL", f"A{n}", accuracy, threat_model="adaptive", steps=10, n_samples=n)
+        )
+    (tmp_path / "results.json").write_text(json.dumps(records))
+    names = sorted(p.name for p in draw_all(tmp_path / "results.json"))
+    assert names == ["accuracy_vs_adaptive_samples.png", "tradeoff.png"]
+    (tmp_path / "oblivious.json").write_text(json.dumps(records[:1]))
+    out = tmp_path / "only"
+    assert [p.name for p in draw_all(tmp_path / "oblivious.json", out)] == ["tradeoff.png"]

@@ -4,10 +4,13 @@ Both average each step's gradient over N_A executions of the defense, computed a
 of B x N_A inputs (the defense chunks it), never as a loop of N_A passes:
 
 - **EOT-PGD** (Athalye et al. 2018) draws fresh randomness at every step.
-- **MI adaptive PGD** (Pang et al. 2020, Appendix B.2) draws N_A partners once per input and
-  keeps them for all steps: each step's gradient is the average of the gradients through the
-  N_A mixed copies lambda x + (1 - lambda) x_s,k.
+- **MI adaptive PGD** (Pang et al. 2020, Sec. 4.4 and Appendix B.2) draws N_A partners once
+  per input and keeps them for all steps: each step's gradient is the average of the
+  gradients through the N_A mixed copies lambda x + (1 - lambda) x_s,k, and the final
+  perturbation is the average of the copies' perturbations.
 """
+
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -111,22 +114,75 @@ class EOTPGD(Attack):
 class MixupInferenceAdaptivePGD(EOTPGD):
     """The MI paper's adaptive PGD: N_A partners drawn once per input, kept for every step.
 
-    Against Mixup Inference the partners (classes included, chosen from the prediction on the
-    clean input) are fixed at the start; against other randomized defenses the same executions
-    (one fixed draw) are reused at every step.
+    Against Mixup Inference the partners (their classes chosen from the prediction on the
+    clean input) are fixed at the start. With `perturbation: average_over_copies` (the paper's
+    Sec. 4.4) each copy k keeps its own perturbation d_k of x; every step moves all of them
+    by the sign of the gradient averaged over the copies, each is clipped so that its mixed
+    input lambda (x + d_k) + (1 - lambda) x_s,k stays in [0, 1] (which depends on the
+    partner), and the final perturbation is the mean of the d_k. With `shared`, one
+    perturbation serves every copy. Against other randomized defenses the same executions
+    (one fixed draw) are reused at every step with a shared perturbation.
+
+    Args:
+        perturbation: 'average_over_copies' (the paper) or 'shared'.
+        **kwargs: see `EOTPGD`.
     """
+
+    def __init__(
+        self,
+        perturbation: Literal["average_over_copies", "shared"] = "average_over_copies",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if perturbation not in ("average_over_copies", "shared"):
+            raise ValueError(f"perturbation={perturbation!r}; use average_over_copies or shared.")
+        self.perturbation = perturbation
 
     def default_name(self) -> str:
         return f"MI-adaptive PGD-{self.steps} (N_A={self.n_samples})"
+
+    def _attack(self, defense, images, labels, sample_index) -> torch.Tensor:
+        is_mixup_inference = hasattr(defense, "mixed_log_probs")
+        if not (is_mixup_inference and self.perturbation == "average_over_copies"):
+            return super()._attack(defense, images, labels, sample_index)
+        defense.eval()
+        partners = self._fixed_partners(defense, images, sample_index)
+        low, high = self._copy_bounds(defense, images, partners)
+        start = torch.zeros_like(images)
+        if self.random_start:
+            start = torch.empty_like(images).uniform_(-self.eps, self.eps)
+        perturbations = start[:, None].expand_as(low).clamp(low, high).clone()
+        for _ in range(self.steps):
+            perturbations.requires_grad_(True)
+            log_probs = defense.mixed_log_probs(images[:, None] + perturbations, partners)
+            gradient = torch.autograd.grad(self.loss(log_probs, labels), perturbations)[0]
+            step = self.step_size * gradient.mean(dim=1, keepdim=True).sign()
+            perturbations = (perturbations.detach() + step).clamp(low, high)
+        return (images + perturbations.mean(dim=1)).clamp(0, 1)
+
+    def _copy_bounds(self, defense, images, partners) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-copy limits of d_k: the eps-ball, and the mixed input kept in [0, 1]."""
+        ratio = defense.mixup_ratio
+        if ratio <= 0:
+            raise ValueError("The adaptive attack needs a mixup ratio above 0.")
+        partner_part = (1 - ratio) * defense.pool.fetch(partners.reshape(-1))
+        partner_part = partner_part.view(*partners.shape, *images.shape[1:])
+        low = (-partner_part / ratio - images[:, None]).clamp_min(-self.eps)
+        high = ((1 - partner_part) / ratio - images[:, None]).clamp_max(self.eps)
+        return low, torch.maximum(high, low)
+
+    def _fixed_partners(self, defense, images, sample_index) -> torch.Tensor:
+        executions = torch.arange(self.n_samples, device=images.device)
+        with torch.no_grad(), defense.fresh_draw(1):
+            predicted = defense.classifier(images).argmax(dim=1)
+            return defense.partners(predicted, sample_index, executions)
 
     def copies_log_probs(self, defense, images, sample_index, executions):
         if not hasattr(defense, "mixed_log_probs"):
             return lambda adversarial, step: self._fixed_draw(
                 defense, adversarial, sample_index, executions
             )
-        with torch.no_grad(), defense.fresh_draw(1):
-            predicted = defense.classifier(images).argmax(dim=1)
-            partners = defense.partners(predicted, sample_index, executions)
+        partners = self._fixed_partners(defense, images, sample_index)
         return lambda adversarial, step: defense.mixed_log_probs(adversarial, partners)
 
     @staticmethod

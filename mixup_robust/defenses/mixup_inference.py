@@ -108,15 +108,22 @@ class MixupInference(Defense):
     def mixed_log_probs(self, images: torch.Tensor, partners: torch.Tensor) -> torch.Tensor:
         """log softmax(f(lambda x + (1 - lambda) pool[partners[:, n]])) for each n, (B, N, C).
 
+        Args:
+            images: (B, C, H, W), or (B, N, C, H, W) with one input per copy (an adaptive
+                attack's per-copy perturbations).
+            partners: pool positions, (B, N).
+
         Differentiable in `images`; the B x N mixed inputs run in chunks of `chunk_size`.
         """
         batch, n_executions = partners.shape
         rows = torch.arange(batch, device=images.device).repeat_interleave(n_executions)
+        sources = images.flatten(0, 1) if images.dim() == 5 else None
         flat_partners = partners.reshape(-1)
         log_probs = []
         for start in range(0, batch * n_executions, self.chunk_size):
             chunk = slice(start, start + self.chunk_size)
-            ratio = torch.full((len(rows[chunk]),), self.mixup_ratio, device=images.device)
-            mixed = interpolate(images[rows[chunk]], self.pool.fetch(flat_partners[chunk]), ratio)
+            inputs = images[rows[chunk]] if sources is None else sources[chunk]
+            ratio = torch.full((len(inputs),), self.mixup_ratio, device=images.device)
+            mixed = interpolate(inputs, self.pool.fetch(flat_partners[chunk]), ratio)
             log_probs.append(F.log_softmax(self.classifier(mixed), dim=1))
         return torch.cat(log_probs).view(batch, n_executions, -1)

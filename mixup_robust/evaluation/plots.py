@@ -90,6 +90,39 @@ def plot_parameter(records: list[dict], path: Path) -> Path | None:
     return _save(figure, path)
 
 
+def plot_adaptive_samples(records: list[dict], path: Path) -> Path | None:
+    """Accuracy against the number of adaptive samples N_A, one panel per number of steps.
+
+    The MI paper's Figure 4: solid lines for each defense under adaptive attacks, dashed
+    lines for the bare classifier under the oblivious attack with the same steps.
+    """
+    adaptive = [r for r in records if r.get("threat_model") == "adaptive" and "n_samples" in r]
+    if not adaptive:
+        return None
+    steps = sorted({r["steps"] for r in adaptive})
+    figure, axes = plt.subplots(1, len(steps), figsize=(4.5 * len(steps), 4), squeeze=False)
+    for axis, count in zip(axes[0], steps, strict=True):
+        members = [r for r in adaptive if r["steps"] == count and r["defense"] != "none"]
+        for defense in dict.fromkeys(r["defense"] for r in members):
+            points = sorted(
+                (r["n_samples"], 100 * r["accuracy"]) for r in members if r["defense"] == defense
+            )
+            axis.plot(*zip(*points, strict=True), marker="o", label=defense)
+        for record in records:
+            if (
+                record["defense"] == "none"
+                and record.get("threat_model") == "oblivious"
+                and record.get("steps") == count
+            ):
+                axis.axhline(100 * record["accuracy"], linestyle="--", color="grey")
+        axis.set(
+            xlabel="adaptive samples N_A", ylabel="accuracy (%)", title=f"adaptive PGD-{count}"
+        )
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    return _save(figure, path)
+
+
 def draw_all(results: Path, directory: Path | None = None) -> list[Path]:
     """Draws every figure that the records of `results` support, beside it by default."""
     records = json.loads(Path(results).read_text())
@@ -97,6 +130,7 @@ def draw_all(results: Path, directory: Path | None = None) -> list[Path]:
     drawn = [
         plot_tradeoff(records, directory / "tradeoff.png"),
         plot_parameter(records, directory / "accuracy_vs_parameter.png"),
+        plot_adaptive_samples(records, directory / "accuracy_vs_adaptive_samples.png"),
     ]
     return [path for path in drawn if path is not None]
 
