@@ -40,3 +40,29 @@ def soft_targets(
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean over the batch of -sum_c targets_c * log_softmax(logits)_c."""
     return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
+def geometric_weight(
+    mixed: torch.Tensor,
+    x_i: torch.Tensor,
+    x_j: torch.Tensor,
+    fallback: torch.Tensor | float = 0.5,
+) -> torch.Tensor:
+    """Position of `mixed` along the segment from x_j (0) to x_i (1), one weight per sample.
+
+    w = clip(<mixed - x_j, x_i - x_j> / ||x_i - x_j||^2, 0, 1): the ratio of the point of the
+    segment nearest to `mixed`. Where x_i = x_j the segment is a point and `fallback` (a
+    scalar or one value per sample, e.g. the mixup ratio) is returned; the division is guarded
+    so that no NaN gradient flows from those samples.
+
+    Returns:
+        (B,) tensor in [0, 1], differentiable with respect to `mixed`.
+    """
+    direction = (x_i - x_j).flatten(1)
+    offset = (mixed - x_j).flatten(1)
+    squared_length = (direction * direction).sum(dim=1)
+    degenerate = squared_length <= 1e-12
+    safe_length = torch.where(degenerate, torch.ones_like(squared_length), squared_length)
+    weight = ((offset * direction).sum(dim=1) / safe_length).clamp(0, 1)
+    fallback = torch.as_tensor(fallback, dtype=weight.dtype, device=weight.device)
+    return torch.where(degenerate, fallback.expand_as(weight), weight)

@@ -8,10 +8,11 @@ from tests.conftest import REPO, run_cli
 
 CONFIGS = REPO / "configs"
 EVALUATIONS = sorted(CONFIGS.glob("eval/*.yaml")) + sorted(CONFIGS.glob("quickstart/evaluate*"))
-TRAININGS = sorted(CONFIGS.glob("cifar10/*.yaml")) + [
-    CONFIGS / "quickstart" / "mixup.yaml",
-    CONFIGS / "quickstart" / "erm.yaml",
-]
+TRAININGS = (
+    sorted(CONFIGS.glob("cifar10/*.yaml"))
+    + sorted(CONFIGS.glob("cifar100/*.yaml"))
+    + [path for path in sorted(CONFIGS.glob("quickstart/*.yaml")) if "evaluate" not in path.name]
+)
 
 
 def parses(subcommand: str, *configs) -> None:

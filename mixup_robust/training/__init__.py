@@ -1,7 +1,24 @@
 """LightningModules that train classifiers."""
 
+from mixup_robust.training.adversarial_training import AdversarialTraining
+from mixup_robust.training.aomixup import AdversariallyOptimizedMixup
 from mixup_robust.training.base import ClassifierModule, NetFactory, build_classifier
 from mixup_robust.training.erm import ERM
+from mixup_robust.training.inner_attack import InnerPGD, attack_mode
+from mixup_robust.training.interpolated_at import InterpolatedAT
 from mixup_robust.training.mixup import Mixup
+from mixup_robust.training.trades import TRADES
 
-__all__ = ["ERM", "ClassifierModule", "Mixup", "NetFactory", "build_classifier"]
+__all__ = [
+    "ERM",
+    "TRADES",
+    "AdversarialTraining",
+    "AdversariallyOptimizedMixup",
+    "ClassifierModule",
+    "InnerPGD",
+    "InterpolatedAT",
+    "Mixup",
+    "NetFactory",
+    "attack_mode",
+    "build_classifier",
+]

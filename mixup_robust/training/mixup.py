@@ -38,14 +38,20 @@ class Mixup(ClassifierModule):
         self.alpha = alpha
         self.ratio_per = ratio_per
 
+    def draw_pairs(
+        self, images: torch.Tensor, rng: np.random.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mixup ratios (B,) and partner indices (B,) of a batch, drawn from `rng`."""
+        batch = images.shape[0]
+        count = batch if self.ratio_per == "sample" else 1
+        ratio = sample_mixup_ratio(rng, self.alpha, count, images.device).expand(batch)
+        return ratio, sample_partners(rng, batch, images.device)
+
     def mix_batch(
         self, images: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The mixed images and their soft targets (B, num_classes)."""
-        batch = images.shape[0]
-        count = batch if self.ratio_per == "sample" else 1
-        ratio = sample_mixup_ratio(rng, self.alpha, count, images.device).expand(batch)
-        partners = sample_partners(rng, batch, images.device)
+        ratio, partners = self.draw_pairs(images, rng)
         mixed = interpolate(images, images[partners], ratio)
         return mixed, soft_targets(labels, labels[partners], ratio, self.num_classes)
 
