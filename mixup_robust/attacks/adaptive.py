@@ -120,7 +120,8 @@ class MixupInferenceAdaptivePGD(EOTPGD):
     by the sign of the gradient averaged over the copies, each is clipped so that its mixed
     input lambda (x + d_k) + (1 - lambda) x_s,k stays in [0, 1] (which depends on the
     partner), and the final perturbation is the mean of the d_k. With `shared`, one
-    perturbation serves every copy. Against other randomized defenses the same executions
+    perturbation serves every copy, as it does for defenses that mix elsewhere than in pixel
+    space (VarMI mixes latent codes). Against other randomized defenses the same executions
     (one fixed draw) are reused at every step with a shared perturbation.
 
     Args:
@@ -142,8 +143,8 @@ class MixupInferenceAdaptivePGD(EOTPGD):
         return f"MI-adaptive PGD-{self.steps} (N_A={self.n_samples})"
 
     def _attack(self, defense, images, labels, sample_index) -> torch.Tensor:
-        is_mixup_inference = hasattr(defense, "mixed_log_probs")
-        if not (is_mixup_inference and self.perturbation == "average_over_copies"):
+        mixes_pixels = getattr(defense, "mixes_pixels", False)
+        if not (mixes_pixels and self.perturbation == "average_over_copies"):
             return super()._attack(defense, images, labels, sample_index)
         defense.eval()
         partners = self._fixed_partners(defense, images, sample_index)

@@ -10,6 +10,7 @@ from mixup_robust.defenses.input_transforms import (
 from mixup_robust.defenses.mixup_inference import MixupInference
 from mixup_robust.defenses.mixup_inference_combined import MixupInferenceCombined
 from mixup_robust.defenses.pool import ClassPool
+from mixup_robust.defenses.varmi import VarMixupInference
 
 __all__ = [
     "ClassPool",
@@ -21,4 +22,5 @@ __all__ = [
     "RandomCropResize",
     "RandomResizePad",
     "RandomRotation",
+    "VarMixupInference",
 ]

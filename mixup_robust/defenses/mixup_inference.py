@@ -31,6 +31,9 @@ class MixupInference(Defense):
     """
 
     needs_pool = True
+    # The mixed input is lambda x + (1 - lambda) x_s in pixel space (adaptive attacks bound
+    # their per-copy perturbations with it).
+    mixes_pixels = True
 
     def __init__(
         self,

@@ -8,6 +8,7 @@ from mixup_robust.nets.preact_resnet import (
     PreActResNet50,
 )
 from mixup_robust.nets.small_cnn import SmallCNN
+from mixup_robust.nets.vae import VAE, load_vae
 from mixup_robust.nets.wide_resnet import WideResNet
 
 __all__ = [
@@ -17,5 +18,7 @@ __all__ = [
     "PreActResNet34",
     "PreActResNet50",
     "SmallCNN",
+    "VAE",
     "WideResNet",
+    "load_vae",
 ]

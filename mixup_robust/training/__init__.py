@@ -8,6 +8,8 @@ from mixup_robust.training.inner_attack import InnerPGD, attack_mode
 from mixup_robust.training.interpolated_at import InterpolatedAT
 from mixup_robust.training.mixup import Mixup
 from mixup_robust.training.trades import TRADES
+from mixup_robust.training.vae import MMDVAE
+from mixup_robust.training.varmixup import VarERM, VarMixup
 
 __all__ = [
     "ERM",
@@ -17,8 +19,11 @@ __all__ = [
     "ClassifierModule",
     "InnerPGD",
     "InterpolatedAT",
+    "MMDVAE",
     "Mixup",
     "NetFactory",
+    "VarERM",
+    "VarMixup",
     "attack_mode",
     "build_classifier",
 ]
