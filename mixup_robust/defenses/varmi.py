@@ -10,7 +10,7 @@ from mixup_robust.defenses.base import Defense
 from mixup_robust.defenses.mixup_inference import MixupInference
 from mixup_robust.defenses.pool import ClassPool
 from mixup_robust.mixing import interpolate
-from mixup_robust.nets.vae import VAE, load_vae
+from mixup_robust.nets.vae import VAE, ResizingVAE, adapt_vae, load_vae
 
 
 class VarMixupInference(MixupInference):
@@ -30,6 +30,8 @@ class VarMixupInference(MixupInference):
         n_executions: N, the number of partners averaged (paper: 30).
         chunk_size: the largest number of images per encoder, decoder or classifier pass.
         name: label in result tables; defaults to VarMI-OL or VarMI-PL.
+        resize: use a VAE trained at another resolution (the paper's Table 3: Tiny-ImageNet's
+            for CIFAR) by resizing to and from its size, differentiably; False: sizes must match.
     """
 
     mixes_pixels = False  # mixing happens between latent means
@@ -42,20 +44,30 @@ class VarMixupInference(MixupInference):
         n_executions: int = 30,
         chunk_size: int = 4096,
         name: str | None = None,
+        resize: bool = True,
     ) -> None:
         super().__init__(partner_label, mixup_ratio, n_executions, chunk_size, name)
         self.vae_ckpt = vae_ckpt
-        self.vae: VAE | None = None
+        self.resize = resize
+        self.vae: VAE | ResizingVAE | None = None
+        self._loaded: VAE | None = None
         self._pool_latents: torch.Tensor | None = None
 
     def default_name(self) -> str:
         return "VarMI-PL" if self.partner_label == "predicted" else "VarMI-OL"
 
     def bind(self, classifier: nn.Module, pool: ClassPool | None = None, seed: int = 0) -> Defense:
-        """Binds as `MixupInference` and loads the frozen VAE onto the classifier's device."""
+        """Binds as `MixupInference` and loads the frozen VAE onto the classifier's device.
+
+        The VAE is adapted to the pool's image shape (`adapt_vae`: resized if `resize`).
+        """
         super().bind(classifier, pool, seed)
-        if self.vae is None:
-            self.vae = load_vae(self.vae_ckpt)
+        if self._loaded is None:
+            object.__setattr__(self, "_loaded", load_vae(self.vae_ckpt))  # not a submodule
+        try:
+            self.vae = adapt_vae(self._loaded, tuple(pool.images.shape[1:]), self.resize)
+        except ValueError as error:
+            raise ValueError(f"VarMI vae_ckpt {self.vae_ckpt}: {error}") from error
         device = next(classifier.parameters()).device
         self.vae.to(device).eval().requires_grad_(False)
         self.vae.check_images(pool.images[:1])

@@ -7,9 +7,11 @@ same in train and eval mode and under adversarial perturbations of a batch.
 """
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -113,15 +115,17 @@ class VAE(nn.Module):
         return self.decode(self.encode(images)[0])
 
 
-def load_vae(path: str | Path) -> VAE:
+def load_vae(path: str | Path, image_shape: Sequence[int] | None = None) -> VAE:
     """The frozen VAE (eval mode, no gradients to its weights) of an MMDVAE training checkpoint.
 
     Args:
         path: a `.ckpt` written by `cli.py fit` with `mixup_robust.training.MMDVAE`.
+        image_shape: if given, the (C, H, W) the VAE must have been trained on; None leaves
+            the decision to the caller (e.g. `adapt_vae`, which can resize).
 
     Raises:
         FileNotFoundError: no file at `path`.
-        ValueError: the file is not an MMDVAE checkpoint.
+        ValueError: the file is not an MMDVAE checkpoint, or its VAE is not for `image_shape`.
     """
     file = Path(path)
     if not file.is_file():
@@ -148,6 +152,102 @@ def load_vae(path: str | Path) -> VAE:
     channels, height, width_px = (int(v) for v in hparams["image_shape"])
     if height != width_px:
         raise ValueError(f"{file}: the VAE needs square images, not {height}x{width_px}.")
+    if image_shape is not None and tuple(int(v) for v in image_shape) != (channels, height, height):
+        raise ValueError(
+            f"The VAE of {file} was trained on images {(channels, height, height)} but "
+            f"{tuple(image_shape)} were asked for; train a VAE on this data set, or let the "
+            "caller resize (resize: true)."
+        )
     vae = VAE(channels, height, int(hparams["latent_dim"]), int(hparams["width"]))
     vae.load_state_dict({k[len("vae.") :]: v for k, v in state.items() if k.startswith("vae.")})
     return vae.eval().requires_grad_(False)
+
+
+def resize_images(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of a batch (B, C, H, W) to `size`, antialiased where it shrinks.
+
+    Pixels in [0, 1] stay in [0, 1] (clamped against rounding); differentiable; returns the
+    images themselves when they already have `size`.
+    """
+    height, width = images.shape[-2:]
+    if (height, width) == tuple(size):
+        return images
+    shrinks = size[0] < height or size[1] < width
+    resized = F.interpolate(
+        images, size=size, mode="bilinear", align_corners=False, antialias=shrinks
+    )
+    return resized.clamp(0.0, 1.0)
+
+
+class ResizingVAE(nn.Module):
+    """A VAE trained at one square size used on images of another size (VAE transfer).
+
+    `encode` resizes the images to the VAE's size first and `decode` resizes the decoded images
+    to the data's size (bilinear, antialiased where shrinking, on the batch's device), so
+    callers see the same interface as `VAE` at the data's resolution (the VarMixup paper's
+    Table 3: a Tiny-ImageNet VAE, 64x64, used for CIFAR, 32x32).
+
+    Args:
+        vae: the frozen VAE.
+        image_shape: (C, H, W) of the data; C must equal the VAE's channels.
+    """
+
+    def __init__(self, vae: VAE, image_shape: Sequence[int]) -> None:
+        super().__init__()
+        channels, height, width = (int(v) for v in image_shape)
+        if channels != vae.in_channels:
+            raise ValueError(
+                f"The VAE has {vae.in_channels} channels but the data has {channels}; a VAE "
+                "can be used at another resolution, not with another number of channels."
+            )
+        self.vae = vae
+        self.in_channels, self.latent_dim = channels, vae.latent_dim
+        self.image_shape = (channels, height, width)
+
+    def check_images(self, images: torch.Tensor) -> None:
+        """Raises a clear error when images do not have the data's (C, H, W)."""
+        if images.dim() != 4 or tuple(images.shape[1:]) != self.image_shape:
+            raise ValueError(
+                f"The VAE was adapted to images of shape {self.image_shape} but got "
+                f"{tuple(images.shape)}."
+            )
+
+    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z|x) for images at the data's size."""
+        return self.vae.encode(resize_images(images, (self.vae.image_size,) * 2))
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Images (B, C, H, W) at the data's size, pixels in [0, 1]."""
+        return resize_images(self.vae.decode(latents), self.image_shape[1:])
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """The reconstruction from the mean of q(z|x), at the data's size."""
+        return self.decode(self.encode(images)[0])
+
+
+def adapt_vae(vae: VAE, image_shape: Sequence[int], resize: bool = True) -> VAE | ResizingVAE:
+    """The VAE itself when it fits `image_shape`, else a `ResizingVAE` if `resize` allows.
+
+    Args:
+        vae: a (frozen) VAE, e.g. from `load_vae`.
+        image_shape: (C, H, W) of the data the VAE is used on.
+        resize: allow another resolution (never another number of channels).
+
+    Raises:
+        ValueError: channels differ, or sizes differ and `resize` is False.
+    """
+    shape = tuple(int(v) for v in image_shape)
+    expected = (vae.in_channels, vae.image_size, vae.image_size)
+    if shape == expected:
+        return vae
+    if shape[0] != vae.in_channels:
+        raise ValueError(
+            f"The VAE was trained on images {expected} but the data has {shape}: another number "
+            "of channels cannot be used; train a VAE with the data's channels."
+        )
+    if not resize:
+        raise ValueError(
+            f"The VAE was trained on images {expected} but the data has {shape}; set resize: "
+            "true to resize to and from the VAE's size, or train a VAE on this data set."
+        )
+    return ResizingVAE(vae, shape).eval().requires_grad_(False)

@@ -6,6 +6,7 @@ from mixup_robust.training.base import ClassifierModule, NetFactory, build_class
 from mixup_robust.training.erm import ERM
 from mixup_robust.training.inner_attack import InnerPGD, attack_mode
 from mixup_robust.training.interpolated_at import InterpolatedAT
+from mixup_robust.training.manifold_mixup import ManifoldMixup
 from mixup_robust.training.mixup import Mixup
 from mixup_robust.training.trades import TRADES
 from mixup_robust.training.vae import MMDVAE
@@ -20,6 +21,7 @@ __all__ = [
     "InnerPGD",
     "InterpolatedAT",
     "MMDVAE",
+    "ManifoldMixup",
     "Mixup",
     "NetFactory",
     "VarERM",

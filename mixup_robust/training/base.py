@@ -166,3 +166,29 @@ class ClassifierModule(L.LightningModule, abc.ABC):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
         }
+
+
+class OptimizerChoice:
+    """Mixin of a `ClassifierModule`: `optimizer_name` 'sgd' (the base's) or 'adam'.
+
+    Adam (the VarMixup paper's Table 1: lr 1e-3) uses `lr`, `weight_decay` (Adam's L2 term)
+    and the same `schedule`; `momentum` and `nesterov` are unused.
+    """
+
+    optimizer_name: Literal["sgd", "adam"]
+
+    def configure_optimizers(self):
+        if self.optimizer_name == "sgd":
+            return super().configure_optimizers()
+        hp = self.hparams
+        optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        if hp.schedule == "constant":
+            return optimizer
+        if hp.schedule == "multistep":
+            scheduler = torch.optim.lr_scheduler.MultiStepLR(
+                optimizer, list(hp.milestones), hp.gamma
+            )
+        else:
+            epochs = max(1, self.trainer.max_epochs or 1)
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler}}

@@ -16,50 +16,34 @@ import torch.nn.functional as F
 from torch import nn
 
 from mixup_robust.mixing import interpolate, soft_cross_entropy, soft_targets
-from mixup_robust.nets.vae import VAE, load_vae
-from mixup_robust.training.base import ClassifierModule
+from mixup_robust.nets.vae import VAE, ResizingVAE, adapt_vae, load_vae
+from mixup_robust.training.base import ClassifierModule, OptimizerChoice
 from mixup_robust.training.mixup import Mixup
 
 
-class _FrozenVAE:
+class _FrozenVAE(OptimizerChoice):
     """The frozen-VAE part shared by VarERM and VarMixup (a mixin of a LightningModule)."""
 
     vae_ckpt: str
-    optimizer_name: Literal["sgd", "adam"]
-    _vae: VAE | None
-
-    def configure_optimizers(self):
-        """SGD as `ClassifierModule`, or Adam (the VarMixup paper's Table 1: lr 1e-3)."""
-        if self.optimizer_name == "sgd":
-            return super().configure_optimizers()
-        hp = self.hparams
-        optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
-        if hp.schedule == "constant":
-            return optimizer
-        if hp.schedule == "multistep":
-            scheduler = torch.optim.lr_scheduler.MultiStepLR(
-                optimizer, list(hp.milestones), hp.gamma
-            )
-        else:
-            epochs = max(1, self.trainer.max_epochs or 1)
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler}}
+    resize: bool
+    _vae: VAE | ResizingVAE | None
 
     def setup(self, stage: str) -> None:
         if stage == "fit":
             self.frozen_vae(torch.device("cpu"))
 
-    def frozen_vae(self, device: torch.device) -> VAE:
-        """The VAE of `vae_ckpt`, loaded on first use and moved to `device`."""
+    def frozen_vae(self, device: torch.device) -> VAE | ResizingVAE:
+        """The VAE of `vae_ckpt` at the data's image size, loaded on first use, on `device`.
+
+        A VAE trained at another resolution is wrapped in a `ResizingVAE` when `resize` is
+        True (images resized to its size before encoding, decoded images back to the data's).
+        """
         if self._vae is None:
-            vae = load_vae(self.vae_ckpt)
             image_shape = tuple(self.hparams.image_shape)
-            expected = (vae.in_channels, vae.image_size, vae.image_size)
-            if image_shape != expected:
-                raise ValueError(
-                    f"The VAE of {self.vae_ckpt} was trained on images {expected} but the data "
-                    f"has {image_shape}; train a VAE on this data set."
-                )
+            try:
+                vae = adapt_vae(load_vae(self.vae_ckpt), image_shape, self.resize)
+            except ValueError as error:
+                raise ValueError(f"vae_ckpt {self.vae_ckpt}: {error}") from error
             # A plain attribute, not a submodule: outside parameters(), state_dict() and train().
             object.__setattr__(self, "_vae", vae)
         if next(self._vae.parameters()).device != device:
@@ -85,6 +69,8 @@ class VarERM(_FrozenVAE, ClassifierModule):
         vae_ckpt: checkpoint of the trained `MMDVAE` (regular or adversarial).
         optimizer: 'sgd' (momentum, as every method) or 'adam' (the paper; momentum and
             nesterov unused, weight_decay is Adam's L2 term).
+        resize: use a VAE trained at another resolution (e.g. Tiny-ImageNet's for CIFAR, the
+            paper's Table 3) by resizing to and from its size; False: sizes must match.
         **kwargs: see `ClassifierModule`.
     """
 
@@ -93,10 +79,12 @@ class VarERM(_FrozenVAE, ClassifierModule):
         net: Callable[[int, int], nn.Module],
         vae_ckpt: str,
         optimizer: Literal["sgd", "adam"] = "sgd",
+        resize: bool = True,
         **kwargs,
     ) -> None:
         super().__init__(net, **kwargs)
         self.vae_ckpt = vae_ckpt
+        self.resize = resize
         self.optimizer_name = optimizer
         self._vae = None
 
@@ -118,6 +106,7 @@ class VarMixup(_FrozenVAE, Mixup):
         alpha: Beta parameter (the paper's eta; Table 1: 1.0).
         ratio_per: 'sample' (one lambda per sample) or 'batch'.
         optimizer: 'sgd' or 'adam' (the paper), as in `VarERM`.
+        resize: use a VAE trained at another resolution, as in `VarERM`.
         **kwargs: see `ClassifierModule`.
     """
 
@@ -128,10 +117,12 @@ class VarMixup(_FrozenVAE, Mixup):
         alpha: float = 1.0,
         ratio_per: Literal["sample", "batch"] = "sample",
         optimizer: Literal["sgd", "adam"] = "sgd",
+        resize: bool = True,
         **kwargs,
     ) -> None:
         super().__init__(net, alpha=alpha, ratio_per=ratio_per, **kwargs)
         self.vae_ckpt = vae_ckpt
+        self.resize = resize
         self.optimizer_name = optimizer
         self._vae = None
 
