@@ -1,7 +1,17 @@
-"""Evaluation of defended classifiers under attacks: the module, its loader and reports."""
+"""Evaluation of trained classifiers: defenses under attacks, and the VarMixup measurements."""
 
 from mixup_robust.evaluation.checkpoint import load_classifier
+from mixup_robust.evaluation.corruption_evaluation import CorruptionEvaluation
+from mixup_robust.evaluation.linearity_evaluation import LocalLinearityEvaluation
+from mixup_robust.evaluation.local_linearity import local_linearity_error
 from mixup_robust.evaluation.module import DefenseEvaluation
 from mixup_robust.evaluation.sweep import ParameterSweep
 
-__all__ = ["DefenseEvaluation", "ParameterSweep", "load_classifier"]
+__all__ = [
+    "CorruptionEvaluation",
+    "DefenseEvaluation",
+    "LocalLinearityEvaluation",
+    "ParameterSweep",
+    "load_classifier",
+    "local_linearity_error",
+]

@@ -1,0 +1,66 @@
+"""Local linearity error against eps, drawn from one or more results.json files.
+
+python -m mixup_robust.evaluation.linearity_plots mixup/results.json varmixup/results.json \
+    --labels Mixup VarMixup --out local_linearity.png
+"""
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display is needed or wanted
+import matplotlib.pyplot as plt  # noqa: E402
+
+from mixup_robust.evaluation.plots import _save  # noqa: E402
+
+MEASURE = "local_linearity"
+
+
+def plot_local_linearity(
+    results: Sequence[Path], path: Path, labels: Sequence[str] | None = None
+) -> Path | None:
+    """One line per results file (e.g. Mixup vs. VarMixup, the paper's Fig. 4).
+
+    Args:
+        results: results.json files of LocalLinearityEvaluation runs.
+        path: the PNG to write (atomically).
+        labels: legend entries; default: each file's parent folder name.
+
+    Returns:
+        `path`, or None when no file holds local-linearity records.
+    """
+    labels = list(labels) if labels is not None else [Path(r).parent.name for r in results]
+    if len(labels) != len(results):
+        raise ValueError(f"{len(labels)} labels for {len(results)} results files.")
+    figure, axis = plt.subplots(figsize=(5, 4))
+    drawn = False
+    for file, label in zip(results, labels, strict=True):
+        records = [r for r in json.loads(Path(file).read_text()) if r.get("measure") == MEASURE]
+        if not records:
+            continue
+        points = sorted((255 * r["eps"], r["value"]) for r in records)
+        axis.plot(*zip(*points, strict=True), marker="o", label=label)
+        drawn = True
+    if not drawn:
+        plt.close(figure)
+        return None
+    axis.set(xlabel="eps (x 1/255, L-inf)", ylabel="local linearity error", yscale="linear")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    return _save(figure, Path(path))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Plot local linearity error against eps.")
+    parser.add_argument("results", type=Path, nargs="+", help="results.json files")
+    parser.add_argument("--labels", nargs="+", default=None, help="one legend entry per file")
+    parser.add_argument("--out", type=Path, default=Path("local_linearity.png"))
+    arguments = parser.parse_args()
+    plot_local_linearity(arguments.results, arguments.out, arguments.labels)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Shared base of measurement modules: a trained classifier scored once, in `test`."""
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import SaveConfigCallback
+from lightning.pytorch.utilities import rank_zero_only
+from rich.console import Console
+from rich.table import Table
+from torch import nn
+
+from mixup_robust.evaluation.checkpoint import load_classifier
+from mixup_robust.evaluation.reports import refuse_overwrite, write_atomically, write_results
+
+
+class MeasurementModule(L.LightningModule):
+    """Loads a classifier from a training checkpoint and writes its measurements once.
+
+    Subclasses fill `self.results` in `on_test_epoch_end` and call `report`, and may override
+    `table` and `draw`. Results go to results.json and results.csv (atomically; an earlier
+    run's files are never overwritten), with the CLI's resolved config beside them.
+
+    Args:
+        checkpoint: training checkpoint of the classifier (`<run>/checkpoints/last.ckpt`).
+        num_classes: classes of the data (linked by the CLI; checked against the checkpoint).
+        image_shape: (C, H, W) of the data (linked; checked against the checkpoint).
+        output_dir: where results go; default: the run's log directory.
+        seed: seed of the measurement's random draws.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str,
+        num_classes: int | None = None,
+        image_shape: tuple[int, int, int] | None = None,
+        output_dir: str | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.checkpoint = checkpoint
+        self.expected = {"num_classes": num_classes, "image_shape": image_shape}
+        self.output_dir = output_dir
+        self.seed = seed
+        self.classifier: nn.Module | None = None
+        self.trained: dict = {}
+        self.results: list[dict] = []
+
+    def setup(self, stage: str) -> None:
+        if self.classifier is None:
+            classifier, self.trained = load_classifier(self.checkpoint)
+            self.check_matches_data(self.trained)
+            self.classifier = classifier.eval().requires_grad_(False)
+        if stage == "test" and self.trainer.is_global_zero:
+            refuse_overwrite(self.results_dir)
+
+    def check_matches_data(self, hparams: dict) -> None:
+        """Raises if the checkpoint's classes or image shape differ from the data's."""
+        for key, expected in self.expected.items():
+            trained = hparams.get(key)
+            if expected is not None and trained is not None and _plain(trained) != _plain(expected):
+                raise ValueError(
+                    f"The checkpoint {self.checkpoint} was trained with {key}={trained} but the "
+                    f"data has {key}={expected}. Measure it on the data set it was trained on."
+                )
+
+    @property
+    def results_dir(self) -> Path:
+        if self.output_dir is not None:
+            return Path(self.output_dir)
+        return Path(self.trainer.log_dir or self.trainer.default_root_dir)
+
+    @rank_zero_only
+    def report(self, records: list[dict]) -> None:
+        """Writes the records, the resolved config and figures; prints the table."""
+        write_results(self.results_dir, records)
+        config = self._resolved_config()
+        if config is not None and not (self.results_dir / "config.yaml").exists():
+            write_atomically(self.results_dir / "config.yaml", config)
+        self.draw(self.results_dir)
+        Console().print(self.table(records))
+
+    def table(self, records: list[dict]) -> Table:
+        """The rich table printed after the run."""
+        table = Table(title=type(self).__name__)
+        for column in records[0] if records else []:
+            table.add_column(column)
+        for record in records:
+            table.add_row(*[str(value) for value in record.values()])
+        return table
+
+    def draw(self, directory: Path) -> None:
+        """Draws figures from the written results (none by default)."""
+
+    def _resolved_config(self) -> str | None:
+        trainer = self._trainer
+        for callback in trainer.callbacks if trainer is not None else []:
+            if isinstance(callback, SaveConfigCallback):
+                return callback.parser.dump(callback.config, skip_none=False)
+        return None
+
+
+def _plain(value):
+    """Tuples and lists compare equal; numbers stay numbers."""
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def check_images(images: torch.Tensor) -> None:
+    """Raises unless `images` are float32 (B, C, H, W) in [0, 1]."""
+    if images.dtype != torch.float32 or images.dim() != 4:
+        raise ValueError(
+            f"Expected float32 (B, C, H, W) images, got {images.dtype} {images.shape}."
+        )
+    if images.numel() and (images.min() < 0 or images.max() > 1):
+        raise ValueError(
+            "Images must lie in [0, 1] (normalization is the classifier's first layer); "
+            f"got values in [{images.min():.3f}, {images.max():.3f}]."
+        )
