@@ -1,8 +1,11 @@
 """VarMixup, VarERM, the MMD-VAE and VarMI: tiny CPU tests, plus one CLI run on the digits."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
+import yaml
 from torch import nn
 
 from mixup_robust.defenses import ClassPool, VarMixupInference
@@ -166,3 +169,15 @@ def test_cli_trains_a_vae_then_varmixup_on_the_digits(tmp_path):
     classifier, hparams = load_classifier(str(last_checkpoint(tmp_path / "varmixup")))
     assert hparams["_class_path"] == "mixup_robust.training.VarMixup"
     assert classifier(torch.rand(2, *SHAPE)).shape == (2, 10)
+    # ... and the shipped evaluation scores VarMI next to MI-OL in one table.
+    config = yaml.safe_load((REPO / "configs/quickstart/evaluate_varmi.yaml").read_text())
+    config["model"]["init_args"]["checkpoint"] = str(last_checkpoint(tmp_path / "varmixup"))
+    config["model"]["init_args"]["defenses"][2]["init_args"]["vae_ckpt"] = str(vae_ckpt)
+    config["model"]["init_args"]["defenses"][2]["init_args"]["n_executions"] = 4
+    config["data"]["init_args"]["test_subset_size"] = 20
+    (tmp_path / "evaluate.yaml").write_text(yaml.safe_dump(config))
+    run_cli("test", "--config", tmp_path / "evaluate.yaml", "--model.init_args.output_dir",
+            tmp_path / "results", "--trainer.default_root_dir", tmp_path / "logs")  # fmt: skip
+    records = json.loads((tmp_path / "results" / "results.json").read_text())
+    defenses = {r["defense"] for r in records if r["attack"] == "PGD-10"}
+    assert defenses == {"none", "MI-OL", "VarMI-OL"} and all(r["n"] == 20 for r in records)
