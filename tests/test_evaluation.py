@@ -89,7 +89,7 @@ def test_checkpoint_of_other_data_is_refused(digits_checkpoint, tmp_path):
     assert hparams["num_classes"] == 10 and classifier(torch.rand(2, 1, 8, 8)).shape == (2, 10)
     evaluation = DefenseEvaluation(str(digits_checkpoint), num_classes=100, image_shape=(1, 8, 8))
     with pytest.raises(ValueError, match="trained with num_classes=10"):
-        evaluation._check_matches_data(hparams)
+        evaluation.check_matches_data(hparams)
     evaluation = DefenseEvaluation(str(digits_checkpoint), num_classes=10, image_shape=(3, 8, 8))
     with pytest.raises(ValueError, match="image_shape"):
-        evaluation._check_matches_data(hparams)
+        evaluation.check_matches_data(hparams)

@@ -78,6 +78,10 @@ class MeasurementModule(L.LightningModule):
         if config is not None and not (self.results_dir / "config.yaml").exists():
             write_atomically(self.results_dir / "config.yaml", config)
         self.draw(self.results_dir)
+        self.show(records)
+
+    def show(self, records: list[dict]) -> None:
+        """Prints the results (rank 0 only, called by `report`)."""
         Console().print(self.table(records))
 
     def table(self, records: list[dict]) -> Table:

@@ -3,24 +3,16 @@
 from pathlib import Path
 from typing import Literal
 
-import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.cli import SaveConfigCallback
-from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 
 from mixup_robust.attacks import Attack
 from mixup_robust.defenses import ClassPool, Defense, NoDefense
-from mixup_robust.evaluation.checkpoint import load_classifier
+from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.evaluation.metrics import cell_metrics, detection_scores, update_cell
 from mixup_robust.evaluation.plots import draw_all
-from mixup_robust.evaluation.reports import (
-    print_table,
-    refuse_overwrite,
-    write_atomically,
-    write_results,
-)
+from mixup_robust.evaluation.reports import print_table
 from mixup_robust.evaluation.sweep import ParameterSweep
 from mixup_robust.seeding import seeded_torch_rng
 from mixup_robust.training.base import require_gradients
@@ -28,7 +20,7 @@ from mixup_robust.training.base import require_gradients
 CLEAN = "clean"
 
 
-class DefenseEvaluation(L.LightningModule):
+class DefenseEvaluation(MeasurementModule):
     """Scores a trained classifier with inference-time defenses under attacks.
 
     Each oblivious attack is crafted once per batch against the bare classifier and every
@@ -66,7 +58,7 @@ class DefenseEvaluation(L.LightningModule):
         output_dir: str | None = None,
         seed: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(checkpoint, num_classes, image_shape, output_dir, seed)
         self.save_hyperparameters()
         defenses = list(defenses or [])
         if not any(isinstance(d, NoDefense) for d in defenses):
@@ -82,37 +74,20 @@ class DefenseEvaluation(L.LightningModule):
         self.attacks = list(attacks or [])
         _check_unique("defense", [d.name for d in self.defenses])
         _check_unique("attack", [CLEAN] + [a.name for a in self.attacks])
-        self.checkpoint = checkpoint
-        self.expected = {"num_classes": num_classes, "image_shape": image_shape}
-        self.output_dir = output_dir
-        self.seed = seed
-        self.classifier: nn.Module | None = None
-        self.results: list[dict] = []
 
     # ------------------------------------------------------------------ setup
     def setup(self, stage: str) -> None:
-        if self.classifier is None:
-            self.classifier, hparams = load_classifier(self.checkpoint)
-            self._check_matches_data(hparams)
-            self.classifier.eval().requires_grad_(False)
+        first_setup = self.classifier is None
+        super().setup(stage)  # loads and checks the classifier; refuses to overwrite results
+        if first_setup:
+            num_classes = self.trained["num_classes"]
             self.metrics = nn.ModuleDict(
-                {self._key(d, a): cell_metrics(hparams["num_classes"], clean=a == 0)
+                {self._key(d, a): cell_metrics(num_classes, clean=a == 0)
                  for d in range(len(self.defenses)) for a in range(len(self.attacks) + 1)}
             )  # fmt: skip
-            pool = self._pool(hparams["num_classes"])
+            pool = self._pool(num_classes)
             for defense in self.defenses:
                 defense.bind(self.classifier, pool, self.seed)
-        if stage == "test" and self.trainer.is_global_zero:
-            refuse_overwrite(self.results_dir)
-
-    def _check_matches_data(self, hparams: dict) -> None:
-        for key, expected in self.expected.items():
-            trained = hparams.get(key)
-            if expected is not None and trained is not None and _plain(trained) != _plain(expected):
-                raise ValueError(
-                    f"The checkpoint {self.checkpoint} was trained with {key}={trained} but the "
-                    f"data has {key}={expected}. Evaluate it on the data set it was trained on."
-                )
 
     def _pool(self, num_classes: int) -> ClassPool | None:
         if not any(defense.needs_pool for defense in self.defenses):
@@ -126,16 +101,10 @@ class DefenseEvaluation(L.LightningModule):
     def _key(defense: int, attack: int) -> str:
         return f"defense{defense}_attack{attack}"
 
-    @property
-    def results_dir(self) -> Path:
-        if self.output_dir is not None:
-            return Path(self.output_dir)
-        return Path(self.trainer.log_dir or self.trainer.default_root_dir)
-
     # ------------------------------------------------------------------ test loop
     def test_step(self, batch: tuple, batch_idx: int) -> None:
         images, labels, sample_index = batch
-        _check_images(images)
+        check_images(images)
         clean = self._score_defenses(0, images, labels, sample_index)
         for number, attack in enumerate(self.attacks, start=1):
             require_gradients("DefenseEvaluation")
@@ -199,7 +168,7 @@ class DefenseEvaluation(L.LightningModule):
         self.results = self._records()
         for metrics in self.metrics.values():
             metrics.reset()
-        self._report(self.results)
+        self.report(self.results)
 
     def _records(self) -> list[dict]:
         records = []
@@ -222,42 +191,15 @@ class DefenseEvaluation(L.LightningModule):
                 )
         return records
 
-    @rank_zero_only
-    def _report(self, records: list[dict]) -> None:
-        write_results(self.results_dir, records)
-        config = self._resolved_config()
-        if config is not None and not (self.results_dir / "config.yaml").exists():
-            write_atomically(self.results_dir / "config.yaml", config)
-        if self.plots:
-            draw_all(self.results_dir / "results.json")
+    def show(self, records: list[dict]) -> None:
         print_table(records)
 
-    def _resolved_config(self) -> str | None:
-        """The CLI's resolved config (None outside the CLI), to keep beside the results."""
-        for callback in self.trainer.callbacks:
-            if isinstance(callback, SaveConfigCallback):
-                return callback.parser.dump(callback.config, skip_none=False)
-        return None
-
-
-def _plain(value):
-    """Tuples and lists compare equal; numbers stay numbers."""
-    return list(value) if isinstance(value, (list, tuple)) else value
+    def draw(self, directory: Path) -> None:
+        if self.plots:
+            draw_all(directory / "results.json")
 
 
 def _check_unique(kind: str, names: list[str]) -> None:
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise ValueError(f"Two {kind}s share the name(s) {repeated}; give each a unique `name`.")
-
-
-def _check_images(images: torch.Tensor) -> None:
-    if images.dtype != torch.float32 or images.dim() != 4:
-        raise ValueError(
-            f"Expected float32 (B, C, H, W) images, got {images.dtype} {images.shape}."
-        )
-    if images.min() < 0 or images.max() > 1:
-        raise ValueError(
-            "Images must lie in [0, 1] (normalization is the classifier's first layer); "
-            f"got values in [{images.min():.3f}, {images.max():.3f}]."
-        )
