@@ -100,3 +100,13 @@ def test_validation_attack_needs_gradients_and_reports_robust_accuracy():
     assert module.val_robust_metrics.compute()["val/robust_acc"] < 1.0
     with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode: false"):
         module.validation_step((images, labels, torch.arange(16)), 0)
+
+
+def test_adam_is_an_option_of_every_method_and_keeps_the_schedule():
+    module = tiny(ERM, optimizer="adam", lr=1e-3, schedule="multistep", milestones=(1,))
+    configured = module.configure_optimizers()
+    optimizer, scheduler = configured["optimizer"], configured["lr_scheduler"]["scheduler"]
+    assert isinstance(optimizer, torch.optim.Adam)
+    optimizer.step()
+    scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)

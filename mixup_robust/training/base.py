@@ -53,7 +53,9 @@ class ClassifierModule(L.LightningModule, abc.ABC):
         image_shape: (C, H, W) of the images (linked from the data).
         mean: per-channel mean in [0, 1] pixel units (linked from the data).
         std: per-channel std in [0, 1] pixel units (linked from the data).
-        lr: initial SGD learning rate.
+        optimizer: 'sgd' (momentum SGD, every paper's classifier) or 'adam' (the VarMixup
+            paper's Table 1; momentum and nesterov unused, weight_decay is Adam's L2 term).
+        lr: initial learning rate.
         momentum: SGD momentum.
         weight_decay: L2 weight decay applied to every parameter.
         nesterov: Nesterov momentum.
@@ -73,6 +75,7 @@ class ClassifierModule(L.LightningModule, abc.ABC):
         image_shape: tuple[int, int, int] = (3, 32, 32),
         mean: tuple[float, ...] | None = None,
         std: tuple[float, ...] | None = None,
+        optimizer: Literal["sgd", "adam"] = "sgd",
         lr: float = 0.1,
         momentum: float = 0.9,
         weight_decay: float = 5e-4,
@@ -149,10 +152,13 @@ class ClassifierModule(L.LightningModule, abc.ABC):
 
     def configure_optimizers(self):
         hp = self.hparams
-        optimizer = torch.optim.SGD(
-            self.parameters(), lr=hp.lr, momentum=hp.momentum,
-            weight_decay=hp.weight_decay, nesterov=hp.nesterov,
-        )  # fmt: skip
+        if hp.optimizer == "adam":
+            optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        else:
+            optimizer = torch.optim.SGD(
+                self.parameters(), lr=hp.lr, momentum=hp.momentum,
+                weight_decay=hp.weight_decay, nesterov=hp.nesterov,
+            )  # fmt: skip
         if hp.schedule == "multistep":
             scheduler = torch.optim.lr_scheduler.MultiStepLR(
                 optimizer, list(hp.milestones), hp.gamma
@@ -166,29 +172,3 @@ class ClassifierModule(L.LightningModule, abc.ABC):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
         }
-
-
-class OptimizerChoice:
-    """Mixin of a `ClassifierModule`: `optimizer_name` 'sgd' (the base's) or 'adam'.
-
-    Adam (the VarMixup paper's Table 1: lr 1e-3) uses `lr`, `weight_decay` (Adam's L2 term)
-    and the same `schedule`; `momentum` and `nesterov` are unused.
-    """
-
-    optimizer_name: Literal["sgd", "adam"]
-
-    def configure_optimizers(self):
-        if self.optimizer_name == "sgd":
-            return super().configure_optimizers()
-        hp = self.hparams
-        optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
-        if hp.schedule == "constant":
-            return optimizer
-        if hp.schedule == "multistep":
-            scheduler = torch.optim.lr_scheduler.MultiStepLR(
-                optimizer, list(hp.milestones), hp.gamma
-            )
-        else:
-            epochs = max(1, self.trainer.max_epochs or 1)
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler}}

@@ -16,7 +16,6 @@ import torch
 from torch import nn
 
 from mixup_robust.mixing import interpolate, soft_cross_entropy, soft_targets
-from mixup_robust.training.base import OptimizerChoice
 from mixup_robust.training.mixup import Mixup
 
 __all__ = ["ManifoldMixup", "forward_from_layer", "forward_to_layer", "mixable_layers"]
@@ -94,7 +93,7 @@ def forward_from_layer(classifier: nn.Module, hidden: torch.Tensor, layer: int) 
     return net.head(features)
 
 
-class ManifoldMixup(OptimizerChoice, Mixup):
+class ManifoldMixup(Mixup):
     """Soft-target cross-entropy on mixed hidden states at a layer k drawn per batch.
 
     Per batch: lambda and partners as `Mixup.draw_pairs` (lambda ~ Beta(alpha, alpha)), then
@@ -109,7 +108,6 @@ class ManifoldMixup(OptimizerChoice, Mixup):
         ratio_per: 'sample' (one lambda per sample) or 'batch' (Verma et al.'s code).
         mix_layers: layers to mix at: 0 the input, k the output of stages[k - 1]; Verma et
             al.'s PreActResNet setting is (0, 1, 2).
-        optimizer: 'sgd' (as every method) or 'adam' (the VarMixup paper's baselines).
         **kwargs: see `ClassifierModule`.
     """
 
@@ -119,11 +117,9 @@ class ManifoldMixup(OptimizerChoice, Mixup):
         alpha: float = 1.0,
         ratio_per: Literal["sample", "batch"] = "sample",
         mix_layers: Sequence[int] = (0, 1, 2),
-        optimizer: Literal["sgd", "adam"] = "sgd",
         **kwargs,
     ) -> None:
         super().__init__(net, alpha=alpha, ratio_per=ratio_per, **kwargs)
-        self.optimizer_name = optimizer
         self.mix_layers = tuple(int(layer) for layer in mix_layers)
         if not self.mix_layers:
             raise ValueError("mix_layers must name at least one layer.")

@@ -17,11 +17,11 @@ from torch import nn
 
 from mixup_robust.mixing import interpolate, soft_cross_entropy, soft_targets
 from mixup_robust.nets.vae import VAE, ResizingVAE, adapt_vae, load_vae
-from mixup_robust.training.base import ClassifierModule, OptimizerChoice
+from mixup_robust.training.base import ClassifierModule
 from mixup_robust.training.mixup import Mixup
 
 
-class _FrozenVAE(OptimizerChoice):
+class _FrozenVAE:
     """The frozen-VAE part shared by VarERM and VarMixup (a mixin of a LightningModule)."""
 
     vae_ckpt: str
@@ -67,25 +67,21 @@ class VarERM(_FrozenVAE, ClassifierModule):
     Args:
         net: the network, called as `net(in_channels, num_classes)`.
         vae_ckpt: checkpoint of the trained `MMDVAE` (regular or adversarial).
-        optimizer: 'sgd' (momentum, as every method) or 'adam' (the paper; momentum and
-            nesterov unused, weight_decay is Adam's L2 term).
         resize: use a VAE trained at another resolution (e.g. Tiny-ImageNet's for CIFAR, the
             paper's Table 3) by resizing to and from its size; False: sizes must match.
-        **kwargs: see `ClassifierModule`.
+        **kwargs: see `ClassifierModule` (its `optimizer: adam` is the paper's).
     """
 
     def __init__(
         self,
         net: Callable[[int, int], nn.Module],
         vae_ckpt: str,
-        optimizer: Literal["sgd", "adam"] = "sgd",
         resize: bool = True,
         **kwargs,
     ) -> None:
         super().__init__(net, **kwargs)
         self.vae_ckpt = vae_ckpt
         self.resize = resize
-        self.optimizer_name = optimizer
         self._vae = None
 
     def training_loss(
@@ -105,9 +101,8 @@ class VarMixup(_FrozenVAE, Mixup):
         vae_ckpt: checkpoint of the trained `MMDVAE` (regular or adversarial).
         alpha: Beta parameter (the paper's eta; Table 1: 1.0).
         ratio_per: 'sample' (one lambda per sample) or 'batch'.
-        optimizer: 'sgd' or 'adam' (the paper), as in `VarERM`.
         resize: use a VAE trained at another resolution, as in `VarERM`.
-        **kwargs: see `ClassifierModule`.
+        **kwargs: see `ClassifierModule` (its `optimizer: adam` is the paper's).
     """
 
     def __init__(
@@ -116,14 +111,12 @@ class VarMixup(_FrozenVAE, Mixup):
         vae_ckpt: str,
         alpha: float = 1.0,
         ratio_per: Literal["sample", "batch"] = "sample",
-        optimizer: Literal["sgd", "adam"] = "sgd",
         resize: bool = True,
         **kwargs,
     ) -> None:
         super().__init__(net, alpha=alpha, ratio_per=ratio_per, **kwargs)
         self.vae_ckpt = vae_ckpt
         self.resize = resize
-        self.optimizer_name = optimizer
         self._vae = None
 
     def mix_batch(
