@@ -33,31 +33,32 @@ Run from the repository root:
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 
 import torch
 import torchattacks
+from common import (
+    add_common_arguments,
+    build_net,
+    build_pool,
+    calibrate_batch_norm,
+    clock,
+    random_images,
+    set_up,
+)
 from rich.console import Console
 from rich.table import Table
-from torch import nn
 
 from mixup_robust.attacks.adaptive import EOTPGD
 from mixup_robust.attacks.base import FreshDraws
-from mixup_robust.defenses import ClassPool, MixupInference
-from mixup_robust.nets.preact_resnet import PreActResNet18
-from mixup_robust.nets.small_cnn import SmallCNN
+from mixup_robust.defenses import MixupInference
 
-NUM_CLASSES = 10
-POOL_PER_CLASS = 100
-IMAGE_SIZE = 32
 EPS, STEP_SIZE = 8 / 255, 2 / 255
 RELATIVE_TOLERANCE = 1e-4  # of the largest gradient entry (float32 sums in another order)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--net", choices=("small", "preact18"), default="small")
     parser.add_argument(
         "--batch", type=int, default=8, help="B, images in the batch (default 8: see README)"
     )
@@ -65,43 +66,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--n-samples", type=int, default=10, help="N_A, executions averaged per step"
     )
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs (median reported)")
-    parser.add_argument(
-        "--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda"
-    )
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    parser.add_argument("--seed", type=int, default=0)
+    add_common_arguments(parser)
     return parser.parse_args()
-
-
-def build_net(name: str) -> nn.Module:
-    if name == "small":
-        return SmallCNN(3, NUM_CLASSES, width=32)
-    return PreActResNet18(3, NUM_CLASSES)
-
-
-def calibrate_batch_norm(net: nn.Module, images: torch.Tensor) -> None:
-    """Sets the batch-norm running statistics to those of `images` (one train-mode pass).
-
-    With the default running statistics a randomly initialized net gives nearly the same
-    logits for every random image; with calibrated statistics the predictions vary.
-    """
-    for module in net.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.reset_running_stats()
-            module.momentum = None  # cumulative average: this pass's statistics exactly
-    net.train()
-    with torch.no_grad():
-        net(images)
-    net.eval()
-
-
-def build_pool(generator: torch.Generator) -> ClassPool:
-    labels = torch.arange(NUM_CLASSES).repeat_interleave(POOL_PER_CLASS)
-    images = torch.randint(
-        0, 256, (len(labels), 3, IMAGE_SIZE, IMAGE_SIZE), dtype=torch.uint8, generator=generator
-    )
-    return ClassPool(images, labels, NUM_CLASSES)
 
 
 def input_gradient(loss_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor):
@@ -142,15 +108,11 @@ def gradient_difference(defense, images, labels, sample_index, n_samples) -> tup
 
 def main() -> None:
     args = parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    torch.manual_seed(args.seed)
-    generator = torch.Generator().manual_seed(args.seed)
+    device, generator = set_up(args)
 
     classifier = build_net(args.net).to(device)
     pool = build_pool(generator).to(device)
-    images = torch.rand(args.batch, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator).to(device)
+    images = random_images(args.batch, generator, device)
     calibrate_batch_norm(classifier, images)
     classifier.requires_grad_(False)
     # FreshDraws calls the defense without sample_index, which then defaults to 0..B-1.
@@ -166,10 +128,6 @@ def main() -> None:
     with torch.no_grad():
         labels = defense(images, sample_index).argmax(dim=1)
 
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
     def run_a() -> torch.Tensor:
         return attack.against_defense(defense, images, labels, sample_index)
 
@@ -180,13 +138,6 @@ def main() -> None:
             random_start=False,
         )  # fmt: skip
         return loop(images, labels)
-
-    def clock(fn: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, float]:
-        sync()
-        start = time.perf_counter()
-        result = fn()
-        sync()
-        return result, time.perf_counter() - start
 
     def accuracy(x: torch.Tensor) -> float:
         with torch.no_grad():
@@ -199,12 +150,12 @@ def main() -> None:
     ok = max_diff <= RELATIVE_TOLERANCE * max_grad
 
     # Warm-up (its outputs give the robustness numbers), then (a) and (b) interleaved.
-    adv_a, _ = clock(run_a)
-    adv_b, _ = clock(run_b)
+    adv_a, _ = clock(run_a, device)
+    adv_b, _ = clock(run_b, device)
     times_a, times_b = [], []
     for _ in range(args.repeats):
-        times_a.append(clock(run_a)[1])
-        times_b.append(clock(run_b)[1])
+        times_a.append(clock(run_a, device)[1])
+        times_b.append(clock(run_b, device)[1])
     seconds_a, seconds_b = statistics.median(times_a), statistics.median(times_b)
 
     # Images through the classifier per attack run: every step (a) predicts the B clean

@@ -18,34 +18,33 @@ Run from the repository root:
 """
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from common import (
+    NUM_CLASSES,
+    add_common_arguments,
+    build_net,
+    build_pool,
+    median_seconds,
+    random_images,
+    set_up,
+)
 from rich.console import Console
 from rich.table import Table
 from torch import nn
 
 from mixup_robust.defenses.mixup_inference import MixupInference
 from mixup_robust.defenses.pool import ClassPool
-from mixup_robust.nets.preact_resnet import PreActResNet18
-from mixup_robust.nets.small_cnn import SmallCNN
 
-NUM_CLASSES = 10
-POOL_PER_CLASS = 100
-IMAGE_SIZE = 32
 TOLERANCE = 1e-5
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--net", choices=("small", "preact18"), default="small")
     parser.add_argument("--batch", type=int, default=64, help="B, images in the batch")
     parser.add_argument("--n-executions", type=int, default=30, help="N, partners per image")
     parser.add_argument("--chunk-size", type=int, default=4096)
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs (median reported)")
     parser.add_argument(
         "--reference-images",
         type=int,
@@ -53,26 +52,8 @@ def parse_args() -> argparse.Namespace:
         help="run and time the slow reference on the first K images only and scale its time "
         "per image (default 8; 0 = all B images)",
     )
-    parser.add_argument(
-        "--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda"
-    )
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    parser.add_argument("--seed", type=int, default=0)
+    add_common_arguments(parser)
     return parser.parse_args()
-
-
-def build_net(name: str) -> nn.Module:
-    if name == "small":
-        return SmallCNN(3, NUM_CLASSES, width=32)
-    return PreActResNet18(3, NUM_CLASSES)
-
-
-def build_pool(generator: torch.Generator) -> ClassPool:
-    labels = torch.arange(NUM_CLASSES).repeat_interleave(POOL_PER_CLASS)
-    images = torch.randint(
-        0, 256, (len(labels), 3, IMAGE_SIZE, IMAGE_SIZE), dtype=torch.uint8, generator=generator
-    )
-    return ClassPool(images, labels, NUM_CLASSES)
 
 
 def reference_mi(
@@ -109,35 +90,13 @@ def reference_mi(
     return torch.cat(outputs)
 
 
-def timed(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
-    """Median wall seconds of `repeats` calls after one warm-up call."""
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     args = parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    device = torch.device(args.device)
-    generator = torch.Generator().manual_seed(args.seed)
+    device, generator = set_up(args)
 
     classifier = build_net(args.net).to(device).eval()
     pool = build_pool(generator).to(device)
-    images = torch.rand(args.batch, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator).to(device)
+    images = random_images(args.batch, generator, device)
     sample_index = torch.arange(args.batch, device=device)
     mi = MixupInference(
         partner_label="other", n_executions=args.n_executions, chunk_size=args.chunk_size
@@ -163,9 +122,9 @@ def main() -> None:
         agreement = (own.argmax(1) == batched_probs.argmax(1)).float().mean().item()
 
         # Speed.
-        batched_s = timed(lambda: mi(images, sample_index), args.repeats, device)
+        batched_s = median_seconds(lambda: mi(images, sample_index), args.repeats, device)
         ref_generator = torch.Generator().manual_seed(args.seed + 2)
-        ref_s = timed(
+        ref_s = median_seconds(
             lambda: reference_mi(
                 classifier,
                 pool,

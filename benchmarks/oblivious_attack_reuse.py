@@ -27,17 +27,23 @@ Run from the repository root:
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 
 import torch
+from common import (
+    add_common_arguments,
+    build_net,
+    build_pool,
+    calibrate_batch_norm,
+    clock,
+    random_images,
+    set_up,
+)
 from rich.console import Console
 from rich.table import Table
-from torch import nn
 
 from mixup_robust.attacks.pgd import PGD
 from mixup_robust.defenses import (
-    ClassPool,
     Defense,
     GaussianNoise,
     MixupInference,
@@ -47,17 +53,10 @@ from mixup_robust.defenses import (
     RandomResizePad,
     RandomRotation,
 )
-from mixup_robust.nets.preact_resnet import PreActResNet18
-from mixup_robust.nets.small_cnn import SmallCNN
-
-NUM_CLASSES = 10
-POOL_PER_CLASS = 100
-IMAGE_SIZE = 32
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--net", choices=("small", "preact18"), default="small")
     parser.add_argument(
         "--batch", type=int, default=16, help="B, images in the batch (default 16: see README)"
     )
@@ -65,44 +64,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--n-executions", type=int, default=30, help="N, executions of each randomized defense"
     )
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs (median reported)")
-    parser.add_argument(
-        "--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda"
-    )
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    parser.add_argument("--seed", type=int, default=0)
+    add_common_arguments(parser)
     return parser.parse_args()
-
-
-def build_net(name: str) -> nn.Module:
-    if name == "small":
-        return SmallCNN(3, NUM_CLASSES, width=32)
-    return PreActResNet18(3, NUM_CLASSES)
-
-
-def calibrate_batch_norm(net: nn.Module, images: torch.Tensor) -> None:
-    """Sets the batch-norm running statistics to those of `images` (one train-mode pass).
-
-    With the default running statistics (mean 0, variance 1) a randomly initialized net gives
-    nearly the same logits for every random image and PGD cannot change its prediction; with
-    calibrated statistics the predictions vary and the attack flips them.
-    """
-    for module in net.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.reset_running_stats()
-            module.momentum = None  # cumulative average: this pass's statistics exactly
-    net.train()
-    with torch.no_grad():
-        net(images)
-    net.eval()
-
-
-def build_pool(generator: torch.Generator) -> ClassPool:
-    labels = torch.arange(NUM_CLASSES).repeat_interleave(POOL_PER_CLASS)
-    images = torch.randint(
-        0, 256, (len(labels), 3, IMAGE_SIZE, IMAGE_SIZE), dtype=torch.uint8, generator=generator
-    )
-    return ClassPool(images, labels, NUM_CLASSES)
 
 
 def build_defenses(n_executions: int) -> list[Defense]:
@@ -127,10 +90,6 @@ class Runner:
         self.images, self.labels, self.sample_index = images, labels, sample_index
         self.seed, self.device = seed, device
 
-    def sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
     def craft(self) -> torch.Tensor:
         torch.manual_seed(self.seed)  # the random start
         return self.attack(self.classifier, self.images, self.labels)
@@ -141,11 +100,7 @@ class Runner:
         return (predictions == self.labels).float().mean().item()
 
     def _clock(self, fn: Callable[[], object]) -> tuple[object, float]:
-        self.sync()
-        start = time.perf_counter()
-        result = fn()
-        self.sync()
-        return result, time.perf_counter() - start
+        return clock(fn, self.device)
 
     def once(self) -> tuple[list[float], list[torch.Tensor], float, float]:
         """(a): accuracies, [adversarial], crafting seconds, scoring seconds."""
@@ -170,15 +125,11 @@ class Runner:
 
 def main() -> None:
     args = parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    torch.manual_seed(args.seed)
-    generator = torch.Generator().manual_seed(args.seed)
+    device, generator = set_up(args)
 
     classifier = build_net(args.net).to(device)
     pool = build_pool(generator).to(device)
-    images = torch.rand(args.batch, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator).to(device)
+    images = random_images(args.batch, generator, device)
     calibrate_batch_norm(classifier, images)
     classifier.requires_grad_(False)
     sample_index = torch.arange(args.batch, device=device)
