@@ -3,9 +3,9 @@
 import sys
 from pathlib import Path
 
-import torch
 from torch import nn
 
+from mixup_robust.nets.checkpoint_file import read_checkpoint
 from mixup_robust.training import ClassifierModule
 
 
@@ -20,17 +20,11 @@ def load_classifier(path: str) -> tuple[nn.Module, dict]:
         ValueError: the file is not a checkpoint of a mixup_robust training method.
     """
     file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(
-            f"No checkpoint at {file}. Train one first (python cli.py fit --config ...); its "
-            "checkpoints are in <run directory>/checkpoints/ (last.ckpt, best-*.ckpt)."
-        )
-    try:
-        contents = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as error:  # a truncated file, another format, a pickle of objects
-        raise ValueError(f"{file} is not a readable Lightning checkpoint: {error}") from error
-    hparams = contents.get("hyper_parameters", {}) if isinstance(contents, dict) else {}
-    state = contents.get("state_dict", {}) if isinstance(contents, dict) else {}
+    hparams, state = read_checkpoint(
+        file,
+        f"No checkpoint at {file}. Train one first (python cli.py fit --config ...); its "
+        "checkpoints are in <run directory>/checkpoints/ (last.ckpt, best-*.ckpt).",
+    )
     if "_class_path" not in hparams or not any(k.startswith("classifier.") for k in state):
         raise ValueError(
             f"{file} is not a mixup_robust classifier checkpoint (written by `cli.py fit` with "

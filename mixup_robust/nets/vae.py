@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mixup_robust.nets.checkpoint_file import read_checkpoint
+
 
 def _downsamplings(image_size: int) -> int:
     """Number of stride-2 stages that take `image_size` down to 4 (8 -> 1, 32 -> 3, 64 -> 4)."""
@@ -128,18 +130,11 @@ def load_vae(path: str | Path, image_shape: Sequence[int] | None = None) -> VAE:
         ValueError: the file is not an MMDVAE checkpoint, or its VAE is not for `image_shape`.
     """
     file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(
-            f"No VAE checkpoint at {file}. Train one first (python cli.py fit --config "
-            "configs/<data>/vae.yaml) and pass <run>/checkpoints/last.ckpt as vae_ckpt."
-        )
-    try:
-        contents = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as error:  # a truncated file, another format, a pickle of objects
-        raise ValueError(f"{file} is not a readable Lightning checkpoint: {error}") from error
-    contents = contents if isinstance(contents, dict) else {}
-    hparams = contents.get("hyper_parameters", {})
-    state = contents.get("state_dict", {})
+    hparams, state = read_checkpoint(
+        file,
+        f"No VAE checkpoint at {file}. Train one first (python cli.py fit --config "
+        "configs/<data>/vae.yaml) and pass <run>/checkpoints/last.ckpt as vae_ckpt.",
+    )
     needed = ("image_shape", "latent_dim", "width")
     has_vae = any(key.startswith("vae.encoder.") for key in state)
     if not has_vae or any(key not in hparams for key in needed):
