@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from mixup_robust.mixing import interpolate, soft_cross_entropy, soft_targets
-from mixup_robust.nets import PreActResNet, SmallCNN, WideResNet
+from mixup_robust.nets import MIResNet, PreActResNet, SmallCNN, WideResNet
 from mixup_robust.training import ManifoldMixup, Mixup, build_classifier
 from mixup_robust.training.manifold_mixup import (
     forward_from_layer,
@@ -22,6 +22,7 @@ NETS = {
     "small_cnn": partial(SmallCNN, width=4),
     "preact_resnet18_tiny": partial(PreActResNet, num_blocks=(2, 2, 2, 2), base_width=4),
     "wrn_10_1": partial(WideResNet, depth=10, widen_factor=1),
+    "mi_resnet_tiny": partial(MIResNet, num_blocks=(1, 2, 1), base_width=4),
 }
 
 

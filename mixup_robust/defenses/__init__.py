@@ -1,6 +1,7 @@
 """Inference-time defenses as nn.Modules that return log-probabilities."""
 
 from mixup_robust.defenses.base import Defense, NoDefense
+from mixup_robust.defenses.crop_pad import RandomCropPad
 from mixup_robust.defenses.input_transforms import (
     GaussianNoise,
     RandomCropResize,
@@ -19,6 +20,7 @@ __all__ = [
     "MixupInference",
     "MixupInferenceCombined",
     "NoDefense",
+    "RandomCropPad",
     "RandomCropResize",
     "RandomResizePad",
     "RandomRotation",

@@ -8,7 +8,7 @@ transformations in any batch. The B x N transformed images run as batches of at 
 
 import abc
 import math
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -71,23 +71,50 @@ class _RandomTransformDefense(Defense, abc.ABC):
 
 
 class GaussianNoise(_RandomTransformDefense):
-    """Adds N(0, sigma^2) noise per pixel and clips to [0, 1] (MI paper: sigma = 0.04).
+    """Adds N(0, sigma^2) noise per pixel, by default in [0, 1] units and clipped to [0, 1].
+
+    The MI paper's official code (its Tables 2-5: sigma = 0.04, 0.075, 0.025, 0.06) adds
+    N(0, sigma) to images normalized to [-1, 1] and does not clip: `sigma_unit: symmetric`
+    with `clip: false` reproduces that (the noise is sigma / 2 in [0, 1] pixels). The
+    project's default (`pixel`, clipped) keeps the classifier's input a valid image, with
+    twice the paper's noise for the same number.
 
     The noise comes from Box-Muller on keyed uniforms of (sample, execution, pixel), so it is
     the same for a sample in any batch.
 
     Args:
-        sigma: standard deviation of the noise, in units of the [0, 1] pixel range.
+        sigma: standard deviation of the noise, in units given by `sigma_unit`.
+        sigma_unit: 'pixel' (the [0, 1] pixel range) or 'symmetric' (images scaled to
+            [-1, 1], the MI paper's code: sigma / 2 in pixels).
+        clip: clip the noisy image to [0, 1].
     """
 
-    def __init__(self, sigma: float = 0.04, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        sigma: float = 0.04,
+        sigma_unit: Literal["pixel", "symmetric"] = "pixel",
+        clip: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if sigma < 0:
             raise ValueError(f"sigma={sigma} must be non-negative.")
+        if sigma_unit not in ("pixel", "symmetric"):
+            raise ValueError(f"sigma_unit={sigma_unit!r}; choose 'pixel' or 'symmetric'.")
         self.sigma = sigma
+        self.sigma_unit = sigma_unit
+        self.clip = clip
+
+    @property
+    def pixel_sigma(self) -> float:
+        """The noise's standard deviation in [0, 1] pixel units."""
+        return self.sigma / 2 if self.sigma_unit == "symmetric" else self.sigma
 
     def default_name(self) -> str:
-        return f"Gaussian noise {self.sigma:g}"
+        if self.sigma_unit == "pixel" and self.clip:
+            return f"Gaussian noise {self.sigma:g}"
+        unit = " [-1,1] units" if self.sigma_unit == "symmetric" else ""
+        return f"Gaussian noise {self.sigma:g}{unit}{'' if self.clip else ', unclipped'}"
 
     def noise(
         self, shape: torch.Size, sample: torch.Tensor, execution: torch.Tensor
@@ -104,7 +131,8 @@ class GaussianNoise(_RandomTransformDefense):
         self, images: torch.Tensor, sample: torch.Tensor, execution: torch.Tensor
     ) -> torch.Tensor:
         noise = self.noise(images.shape[1:], sample, execution).to(images.dtype)
-        return (images + self.sigma * noise).clamp(0, 1)
+        noisy = images + self.pixel_sigma * noise
+        return noisy.clamp(0, 1) if self.clip else noisy
 
 
 class RandomRotation(_RandomTransformDefense):

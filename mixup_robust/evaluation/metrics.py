@@ -1,26 +1,25 @@
 """The metrics of one (defense, attack) cell: accuracy, count, detection AUROC, calibration."""
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
 from torchmetrics import MetricCollection, SumMetric
 from torchmetrics.classification import BinaryAUROC, MulticlassAccuracy, MulticlassCalibrationError
 
-# Detection scores lie in [-1, 1]; a fixed grid of thresholds keeps the AUROC's memory bounded
-# (sum states only, exact under DDP) with a resolution of 0.001.
-AUROC_THRESHOLDS = 2001
 ECE_BINS = 15
 
 
 def cell_metrics(num_classes: int, clean: bool) -> MetricCollection:
-    """Accuracy and n always; ECE on clean inputs, detection AUROC under attack."""
+    """Accuracy and n always; ECE on clean inputs, detection AUROC under attack.
+
+    The AUROC is exact: it keeps every score (two floats per test point and cell; under DDP
+    torchmetrics gathers them from all ranks, and the exact sampler gives each sample to one
+    rank). A fixed grid of thresholds would bin concentrated scores (e.g. one minus the
+    confidence of a confident model) and pull the AUROC toward 0.5.
+    """
     metrics = {"accuracy": MulticlassAccuracy(num_classes, average="micro"), "n": SumMetric()}
     if clean:
         metrics["ece"] = MulticlassCalibrationError(num_classes, n_bins=ECE_BINS, norm="l1")
     else:
-        thresholds = torch.linspace(-1, 1, AUROC_THRESHOLDS)
-        metrics["auroc"] = BinaryAUROC(thresholds=thresholds)
+        metrics["auroc"] = BinaryAUROC(thresholds=None)
     return MetricCollection(metrics, compute_groups=False)
 
 
@@ -60,24 +59,9 @@ def update_cell(
         metrics["ece"].update(log_probs.exp(), labels)
     if "auroc" in metrics and detection is not None:
         negatives, positives = detection
-        both = torch.cat([negatives, positives]).clamp(-1, 1)
+        # Scores lie in [-1, 1]; mapped monotonically into [0, 1] (in float64, so no two
+        # scores merge), where torchmetrics takes them as they are (it would apply a
+        # sigmoid to values outside [0, 1]).
+        both = (torch.cat([negatives, positives]).double().clamp(-1, 1) + 1) / 2
         is_adversarial = torch.cat([torch.zeros_like(negatives), torch.ones_like(positives)])
-        with _integer_bincount_allowed():
-            metrics["auroc"].update(both, is_adversarial.long())
-
-
-@contextlib.contextmanager
-def _integer_bincount_allowed() -> Iterator[None]:
-    """Lets torchmetrics use torch.bincount while deterministic algorithms are on.
-
-    Under deterministic mode torchmetrics replaces the bincount of its thresholded ROC by a
-    comparison with a (samples x thresholds) x (4 x thresholds) mesh: gigabytes for one batch.
-    A bincount of integers gives the same counts in any order, so nothing is lost.
-    """
-    enabled = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(False)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+        metrics["auroc"].update(both, is_adversarial.long())

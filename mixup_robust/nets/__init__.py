@@ -1,5 +1,6 @@
 """Plain torch networks: classifiers take pixels after `Normalize` and return logits."""
 
+from mixup_robust.nets.mi_resnet import MIResNet, MIResNet50
 from mixup_robust.nets.normalize import Normalize
 from mixup_robust.nets.preact_resnet import (
     PreActResNet,
@@ -12,6 +13,8 @@ from mixup_robust.nets.vae import VAE, load_vae
 from mixup_robust.nets.wide_resnet import WideResNet
 
 __all__ = [
+    "MIResNet",
+    "MIResNet50",
     "Normalize",
     "PreActResNet",
     "PreActResNet18",
