@@ -65,7 +65,7 @@ def test_at_half_clean_half_adversarial_is_the_mean_of_both_losses():
     at = tiny(AdversarialTraining, adversarial_fraction=0.5, **ATTACK).eval()
     adversarial = at.adversarial_examples(images, labels, np.random.default_rng(3))
     with torch.no_grad():
-        expected = (F.cross_entropy(at(images), labels) + F.cross_entropy(at(adversarial), labels))
+        expected = F.cross_entropy(at(images), labels) + F.cross_entropy(at(adversarial), labels)
         loss = at.training_loss(images, labels, np.random.default_rng(3))
     assert loss.item() == pytest.approx(expected.item() / 2, rel=1e-6)
 

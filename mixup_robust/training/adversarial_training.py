@@ -12,7 +12,6 @@ from mixup_robust.attacks.budget import Budget, parse_budget
 from mixup_robust.training.base import ClassifierModule
 from mixup_robust.training.inner_attack import InnerPGD
 
-
 AttackLabels = Literal["true", "predicted"]
 
 
