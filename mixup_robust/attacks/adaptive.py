@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mixup_robust.attacks.adaptive_paper import paper_variant
 from mixup_robust.attacks.base import Attack
 from mixup_robust.attacks.budget import Budget, parse_budget
 
@@ -124,23 +125,44 @@ class MixupInferenceAdaptivePGD(EOTPGD):
     space (VarMI mixes latent codes). Against other randomized defenses the same executions
     (one fixed draw) are reused at every step with a shared perturbation.
 
+    `variant: paper` runs the attack as the MI paper's official code does (its Figure 4):
+    the perturbation d_k is added to the mixed copy, the loss is taken at
+    lambda x + (1 - lambda) x_s,k + d_k, each copy is attacked away from its own prediction
+    (not the true label), each copy has its own random start, and the result is
+    x + mean_k d_k, not clipped to [0, 1]. The default `project` variant is stronger: the
+    perturbation acts on x, so the gradient includes the factor lambda and the mixed input
+    moves by lambda d_k, which is what the defense will see, and it ascends the loss of the
+    true label (a copy's own prediction can already be wrong, so the paper's labels waste
+    steps), and the result is a valid image. See `docs/reproducing-mixup-inference.md`.
+
     Args:
         perturbation: 'average_over_copies' (the paper) or 'shared'.
+        variant: 'project' (default, for real evaluations) or 'paper' (the Figure 4 configs).
         **kwargs: see `EOTPGD`.
     """
 
     def __init__(
         self,
         perturbation: Literal["average_over_copies", "shared"] = "average_over_copies",
+        variant: Literal["project", "paper"] = "project",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if perturbation not in ("average_over_copies", "shared"):
             raise ValueError(f"perturbation={perturbation!r}; use average_over_copies or shared.")
+        if variant not in ("project", "paper"):
+            raise ValueError(f"variant={variant!r}; use 'project' or 'paper'.")
+        if variant == "paper" and perturbation != "average_over_copies":
+            raise ValueError("variant 'paper' averages per-copy perturbations; drop `shared`.")
         self.perturbation = perturbation
+        self.variant = variant
 
     def default_name(self) -> str:
-        return f"MI-adaptive PGD-{self.steps} (N_A={self.n_samples})"
+        paper = ", paper variant" if self.variant == "paper" else ""
+        return f"MI-adaptive PGD-{self.steps} (N_A={self.n_samples}{paper})"
+
+    def describe(self) -> dict:
+        return {**super().describe(), "variant": self.variant}
 
     def _attack(self, defense, images, labels, sample_index) -> torch.Tensor:
         mixes_pixels = getattr(defense, "mixes_pixels", False)
@@ -148,6 +170,8 @@ class MixupInferenceAdaptivePGD(EOTPGD):
             return super()._attack(defense, images, labels, sample_index)
         defense.eval()
         partners = self._fixed_partners(defense, images, sample_index)
+        if self.variant == "paper":
+            return paper_variant(self, defense, images, partners)
         low, high = self._copy_bounds(defense, images, partners)
         start = torch.zeros_like(images)
         if self.random_start:
