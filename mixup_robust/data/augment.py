@@ -37,3 +37,13 @@ def random_horizontal_flip(
     """Mirrors each image left-right with probability 1/2."""
     flip = torch.rand(images.shape[0], generator=generator, device=images.device) < 0.5
     return torch.where(flip[:, None, None, None], images.flip(-1), images)
+
+
+def augment_uint8(
+    images: torch.Tensor, padding: int, flip: bool, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """uint8 images through random crop (and flip); exact, since both only move pixels."""
+    augmented = random_crop(images.float(), padding, generator)
+    if flip:
+        augmented = random_horizontal_flip(augmented, generator)
+    return augmented.to(torch.uint8)

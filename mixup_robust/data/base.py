@@ -2,12 +2,13 @@
 
 import abc
 from functools import cached_property
+from typing import Literal
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from mixup_robust.data.augment import random_crop, random_horizontal_flip
+from mixup_robust.data.augment import augment_uint8, random_crop, random_horizontal_flip
 
 Arrays = tuple[torch.Tensor, torch.Tensor]
 
@@ -71,11 +72,16 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
             fraction (< 1). 0 disables validation.
         test_subset_size: evaluate on this many seeded random test points (the MI paper uses
             1,000); None uses the whole test split.
-        pool_size_per_class: clean training images per class in the Mixup Inference pool.
+        pool_size_per_class: clean images per class in the Mixup Inference pool.
         crop_padding: zero padding (pixels) of the random-crop augmentation; 0 disables it.
         horizontal_flip: random horizontal flips; None uses the data set's default.
         seed: seed of every random choice above.
         num_workers: DataLoader workers (the data is in memory, so 0 is usually best).
+        pool_split: where the pool's images come from: 'train' (the training split, never
+            validation or test; the default) or 'test' (the whole test split with the
+            training augmentation applied once, as the MI paper's official code does: for
+            exact reproduction only, since a test point can then be mixed with itself or
+            with its neighbours in the test set).
     """
 
     num_classes: int
@@ -94,6 +100,7 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
         horizontal_flip: bool | None = None,
         seed: int = 0,
         num_workers: int = 0,
+        pool_split: Literal["train", "test"] = "train",
     ) -> None:
         super().__init__()
         if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
@@ -110,7 +117,10 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
         self.eval_batch_size = eval_batch_size or batch_size
         self.val_size = val_size
         self.test_subset_size = test_subset_size
+        if pool_split not in ("train", "test"):
+            raise ValueError(f"pool_split={pool_split!r}; choose 'train' or 'test'.")
         self.pool_size_per_class = pool_size_per_class
+        self.pool_split = pool_split
         self.crop_padding = crop_padding
         self.horizontal_flip = self.flip_allowed if horizontal_flip is None else horizontal_flip
         self.seed = seed
@@ -200,22 +210,28 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
 
     # ----------------------------------------------------------------- pool
     def sampling_pool(self) -> Arrays:
-        """Clean training images for Mixup Inference, bucketed by class.
+        """Clean images for Mixup Inference, bucketed by class.
 
         Returns uint8 images and int64 labels sorted by class, at most `pool_size_per_class`
-        per class, drawn (seeded) from the training split, never from validation or test.
+        per class, drawn (seeded) from the training split (never from validation or test),
+        or with `pool_split: test` from the whole test split, augmented once.
         """
-        images, labels = self.arrays["train"]
-        train = self.split_indices["train"]
-        train = train[torch.randperm(len(train), generator=self._generator(3))]
+        split = self.pool_split
+        images, labels = self.arrays[split]
+        candidates = self.split_indices["train"] if split == "train" else torch.arange(len(labels))
+        candidates = candidates[torch.randperm(len(candidates), generator=self._generator(3))]
         chosen = []
         for label in range(self.num_classes):
-            members = train[labels[train] == label][: self.pool_size_per_class]
+            members = candidates[labels[candidates] == label][: self.pool_size_per_class]
             if len(members) == 0:
-                raise ValueError(f"The training split has no image of class {label} for the pool.")
+                raise ValueError(f"The {split} split has no image of class {label} for the pool.")
             chosen.append(members)
         index = torch.cat(chosen)
-        return images[index], labels[index]
+        if split == "train":
+            return images[index], labels[index]
+        generator = self._generator(4)
+        pool = augment_uint8(images[index], self.crop_padding, self.horizontal_flip, generator)
+        return pool, labels[index]
 
     # ----------------------------------------------------------------- loaders
     def setup(self, stage: str | None = None) -> None:

@@ -1,5 +1,7 @@
 """scikit-learn's bundled handwritten digits: the embedded default that needs no download."""
 
+from typing import Literal
+
 import torch
 from sklearn.datasets import load_digits
 
@@ -34,6 +36,7 @@ class DigitsDataModule(InMemoryDataModule):
         horizontal_flip: bool | None = None,
         seed: int = 0,
         num_workers: int = 0,
+        pool_split: Literal["train", "test"] = "train",
     ) -> None:
         super().__init__(
             root,
@@ -46,6 +49,7 @@ class DigitsDataModule(InMemoryDataModule):
             horizontal_flip,
             seed,
             num_workers,
+            pool_split,
         )
 
     def load_split(self, split: str) -> Arrays:
