@@ -14,6 +14,12 @@ from mixup_robust.evaluation.metrics import cell_metrics, detection_scores, upda
 from mixup_robust.evaluation.plots import draw_all
 from mixup_robust.evaluation.reports import print_table
 from mixup_robust.evaluation.sweep import ParameterSweep
+from mixup_robust.evaluation.trials import (
+    attack_keys,
+    defense_trial,
+    summarize_trials,
+    write_trials,
+)
 from mixup_robust.seeding import seeded_torch_rng
 from mixup_robust.training.base import require_gradients
 
@@ -43,6 +49,11 @@ class DefenseEvaluation(MeasurementModule):
         output_dir: where results go; default: the run's log directory. An existing
             results.json there is an error, never overwritten.
         seed: seed of the defenses' draws and the attacks' random starts.
+        trials: K, how many times every random part (attack starts and targets, defense
+            draws) is drawn anew on the same test points. With K > 1 each record holds the
+            mean over the trials and `<metric>_std` (sample std), and trials.csv keeps every
+            trial's values (the VarMixup paper: mean +- std over 10 trials). Trial 0 is the
+            single-trial run.
     """
 
     def __init__(
@@ -57,9 +68,13 @@ class DefenseEvaluation(MeasurementModule):
         image_shape: tuple[int, int, int] | None = None,
         output_dir: str | None = None,
         seed: int = 0,
+        trials: int = 1,
     ) -> None:
         super().__init__(checkpoint, num_classes, image_shape, output_dir, seed)
         self.save_hyperparameters()
+        if trials < 1:
+            raise ValueError(f"trials={trials}; an evaluation needs at least one trial.")
+        self.trials = trials
         defenses = list(defenses or [])
         if not any(isinstance(d, NoDefense) for d in defenses):
             defenses.insert(0, NoDefense())
@@ -82,7 +97,8 @@ class DefenseEvaluation(MeasurementModule):
         if first_setup:
             num_classes = self.trained["num_classes"]
             self.metrics = nn.ModuleDict(
-                {self._key(d, a): cell_metrics(num_classes, clean=a == 0)
+                {self._key(d, a, t): cell_metrics(num_classes, clean=a == 0)
+                 for t in range(self.trials)
                  for d in range(len(self.defenses)) for a in range(len(self.attacks) + 1)}
             )  # fmt: skip
             pool = self._pool(num_classes)
@@ -98,30 +114,39 @@ class DefenseEvaluation(MeasurementModule):
         return ClassPool(*datamodule.sampling_pool(), num_classes)
 
     @staticmethod
-    def _key(defense: int, attack: int) -> str:
-        return f"defense{defense}_attack{attack}"
+    def _key(defense: int, attack: int, trial: int = 0) -> str:
+        return f"defense{defense}_attack{attack}" + (f"_trial{trial}" if trial else "")
 
     # ------------------------------------------------------------------ test loop
     def test_step(self, batch: tuple, batch_idx: int) -> None:
         images, labels, sample_index = batch
         check_images(images)
-        clean = self._score_defenses(0, images, labels, sample_index)
+        for trial in range(self.trials):
+            with defense_trial(self.defenses, trial):
+                self._test_trial(trial, images, labels, sample_index)
+
+    def _test_trial(self, trial: int, images, labels, sample_index) -> None:
+        """Every defense under every attack on one batch, with one trial's draws."""
+        clean = self._score_defenses(0, images, labels, sample_index, trial=trial)
         for number, attack in enumerate(self.attacks, start=1):
             require_gradients("DefenseEvaluation")
             if attack.threat_model == "oblivious":
-                adversarial = self._craft(attack, number, images, labels, sample_index)
-                self._score_defenses(number, adversarial, labels, sample_index, *clean)
+                adversarial = self._craft(attack, number, images, labels, sample_index, trial)
+                self._score_defenses(number, adversarial, labels, sample_index, *clean, trial)
                 continue
             for defense_number, defense in enumerate(self.defenses):
-                adversarial = self._craft(attack, number, images, labels, sample_index, defense)
+                adversarial = self._craft(
+                    attack, number, images, labels, sample_index, trial, defense
+                )
                 self._score_defenses(
-                    number, adversarial, labels, sample_index, *clean, only=defense_number
+                    number, adversarial, labels, sample_index, *clean, trial, only=defense_number
                 )
 
-    def _craft(self, attack, number, images, labels, sample_index, defense=None):
+    def _craft(self, attack, number, images, labels, sample_index, trial=0, defense=None):
         """One attack on one batch: against the bare classifier, or adaptively on `defense`."""
         key = int(sample_index[0])  # seeds the random start by the batch's first sample
-        with seeded_torch_rng(self.seed, number, key, device=images.device):
+        keys = attack_keys(trial, number, key)
+        with seeded_torch_rng(self.seed, *keys, device=images.device):
             if defense is None:
                 return attack(self.classifier, images, labels)
             return attack.against_defense(defense, images, labels, sample_index)
@@ -134,6 +159,7 @@ class DefenseEvaluation(MeasurementModule):
         sample_index: torch.Tensor,
         clean_scores: list[torch.Tensor] | None = None,
         clean_correct: torch.Tensor | None = None,
+        trial: int = 0,
         only: int | None = None,
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Updates every defense's metrics on one batch.
@@ -161,20 +187,25 @@ class DefenseEvaluation(MeasurementModule):
                 detection = None
                 if clean_scores is not None:
                     detection = (clean_scores[number][negatives], scores[-1][positives])
-                update_cell(self.metrics[self._key(number, attack)], log_probs, labels, detection)
+                metrics = self.metrics[self._key(number, attack, trial)]
+                update_cell(metrics, log_probs, labels, detection)
         return scores, correct
 
     def on_test_epoch_end(self) -> None:
-        self.results = self._records()
+        per_trial = [self._records(trial) for trial in range(self.trials)]
+        self.results = per_trial[0] if self.trials == 1 else summarize_trials(per_trial)
         for metrics in self.metrics.values():
             metrics.reset()
         self.report(self.results)
+        if self.trials > 1 and self.trainer.is_global_zero:
+            write_trials(self.results_dir, per_trial)
 
-    def _records(self) -> list[dict]:
+    def _records(self, trial: int = 0) -> list[dict]:
         records = []
         for attack_number, attack in enumerate([None, *self.attacks]):
             for defense_number, defense in enumerate(self.defenses):
-                values = self.metrics[self._key(defense_number, attack_number)].compute()
+                key = self._key(defense_number, attack_number, trial)
+                values = self.metrics[key].compute()
                 extra = {k: float(values[k].item()) for k in ("auroc", "ece") if k in values}
                 records.append(
                     {
@@ -187,6 +218,7 @@ class DefenseEvaluation(MeasurementModule):
                         **self.record_fields[defense_number],
                         **({} if attack is None else attack.describe()),
                         "checkpoint": str(self.checkpoint),
+                        **({"trial": trial} if self.trials > 1 else {}),
                     }
                 )
         return records

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-RESULT_FILES = ("results.json", "results.csv")
+RESULT_FILES = ("results.json", "results.csv", "trials.csv")
 
 
 def write_atomically(path: Path, text: str) -> None:
