@@ -32,6 +32,10 @@ class PGD(Attack):
             'second_most_likely': the class with the second highest output of the attacked
             model on the clean input (VarMixup, Table 5); on a misclassified input this can
             be the true label.
+        labels: what untargeted PGD moves away from: 'true' (the ground truth, the
+            project's default: a misclassified point stays counted as an error) or
+            'predicted' (the model's prediction on the clean input, the MI paper's official
+            code, which calls its PGD without labels; the MI-paper configs use it).
         name: label in result tables; defaults to "PGD-<steps>", with the target if any.
         threat_model: 'oblivious' or 'adaptive'.
     """
@@ -43,10 +47,16 @@ class PGD(Attack):
         steps: int = 10,
         random_start: bool = True,
         target: Target = "none",
+        labels: Literal["true", "predicted"] = "true",
         name: str | None = None,
         threat_model: str = "oblivious",
     ) -> None:
         super().__init__(name, threat_model)
+        if labels not in ("true", "predicted"):
+            raise ValueError(f"labels={labels!r}; choose 'true' or 'predicted'.")
+        if labels == "predicted" and target != "none":
+            raise ValueError("labels: predicted applies to untargeted PGD (target: none).")
+        self.labels = labels
         if steps < 1:
             raise ValueError(f"steps={steps}; PGD needs at least one step.")
         if target not in TARGETS:
@@ -75,6 +85,9 @@ class PGD(Attack):
         raise ValueError("target_labels needs a targeted attack (target != 'none').")
 
     def perturb(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor):
+        if self.labels == "predicted":
+            with torch.no_grad():
+                labels = model(images).argmax(dim=1)
         attack = torchattacks.PGD(
             model, eps=self.eps, alpha=self.step_size, steps=self.steps,
             random_start=self.random_start,
@@ -90,4 +103,6 @@ class PGD(Attack):
         return {
             "eps": self.eps, "step_size": self.step_size, "steps": self.steps,
             "target": self.target,
+            # Recorded where it differs from the default, so default records keep their shape.
+            **({"labels": self.labels} if self.labels != "true" else {}),
         }  # fmt: skip

@@ -1,4 +1,4 @@
-"""The MI paper's adaptive PGD as its official code runs it (Figure 4), beside the default."""
+"""The MI paper's attacks as its official code runs them, beside the project's defaults."""
 
 import pytest
 import torch
@@ -93,3 +93,20 @@ def test_variant_is_named_and_validated():
         MixupInferenceAdaptivePGD(variant="official")
     with pytest.raises(ValueError, match="shared"):
         MixupInferenceAdaptivePGD(variant="paper", perturbation="shared")
+
+
+def test_pgd_can_move_away_from_the_prediction_as_the_official_code():
+    from mixup_robust.attacks import PGD
+
+    torch.manual_seed(0)
+    model = SmallCNN(1, 4, width=4).eval()
+    images, labels = batch(16)
+    predicted = model(images).argmax(dim=1)
+    assert not torch.equal(predicted, labels)
+    options = {"eps": EPS, "step_size": STEP, "steps": 4, "random_start": False}
+    official = PGD(labels="predicted", **options)(model, images, labels)
+    assert torch.equal(official, PGD(**options)(model, images, predicted))
+    assert not torch.equal(official, PGD(**options)(model, images, labels))
+    assert PGD(labels="predicted").describe()["labels"] == "predicted"
+    with pytest.raises(ValueError, match="untargeted"):
+        PGD(labels="predicted", target="random")
