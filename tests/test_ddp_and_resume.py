@@ -54,6 +54,10 @@ def test_ddp_evaluation_counts_every_sample_once(digits_checkpoint, tmp_path):
     for one, two in zip(records[1], records[2], strict=True):
         assert (one["defense"], one["attack"]) == (two["defense"], two["attack"])
         assert one["accuracy"] == pytest.approx(two["accuracy"], abs=1e-9)
+        # The exact AUROC gathers every rank's scores: the same value as on one process.
+        assert ("auroc" in one) == ("auroc" in two)
+        if "auroc" in one:
+            assert one["auroc"] == pytest.approx(two["auroc"], abs=1e-6)
 
 
 def test_ddp_fit_runs_and_writes_a_checkpoint(tmp_path):
