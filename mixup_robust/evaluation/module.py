@@ -131,15 +131,21 @@ class DefenseEvaluation(MeasurementModule):
         for number, attack in enumerate(self.attacks, start=1):
             require_gradients("DefenseEvaluation")
             if attack.threat_model == "oblivious":
-                adversarial = self._craft(attack, number, images, labels, sample_index, trial)
-                self._score_defenses(number, adversarial, labels, sample_index, *clean, trial)
+                adversarial = self._craft(attack, number, images, labels, sample_index, trial=trial)
+                self._score_defenses(number, adversarial, labels, sample_index, *clean, trial=trial)
                 continue
             for defense_number, defense in enumerate(self.defenses):
                 adversarial = self._craft(
-                    attack, number, images, labels, sample_index, trial, defense
+                    attack, number, images, labels, sample_index, trial=trial, defense=defense
                 )
                 self._score_defenses(
-                    number, adversarial, labels, sample_index, *clean, trial, only=defense_number
+                    number,
+                    adversarial,
+                    labels,
+                    sample_index,
+                    *clean,
+                    trial=trial,
+                    only=defense_number,
                 )
 
     def _craft(self, attack, number, images, labels, sample_index, trial=0, defense=None):
