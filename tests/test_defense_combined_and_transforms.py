@@ -9,7 +9,7 @@ import torchvision.transforms.functional as TF
 from torch import nn
 from torchvision.transforms import InterpolationMode
 
-from mixup_robust.defenses import ClassPool, MixupInference
+from mixup_robust.defenses import ClassPool, MixupInference, RandomCropPad
 from mixup_robust.defenses.input_transforms import (
     GaussianNoise,
     RandomCropResize,
@@ -46,6 +46,7 @@ def _transforms() -> list:
         RandomRotation(40, n_executions=5),
         RandomResizePad(4, 10, n_executions=5),
         RandomCropResize(3, 7, n_executions=5),
+        RandomCropPad(3, 7, n_executions=5),
     ]
 
 
@@ -143,7 +144,7 @@ def test_gaussian_noise_has_the_right_sigma_and_is_clipped():
 # ------------------------------------------------------------------------ shared output contract
 
 
-@pytest.mark.parametrize("index", range(4))
+@pytest.mark.parametrize("index", range(len(_transforms())))
 def test_transforms_return_log_probs_independent_of_batch_and_chunk(images, index):
     net = _linear_net()
     defense = _transforms()[index].bind(net, seed=5)
@@ -160,7 +161,7 @@ def test_transforms_return_log_probs_independent_of_batch_and_chunk(images, inde
     assert not torch.allclose(out, F.log_softmax(net(images), dim=1), atol=1e-4)
 
 
-@pytest.mark.parametrize("index", range(4))
+@pytest.mark.parametrize("index", range(len(_transforms())))
 def test_transforms_depend_on_seed_and_pass_gradients(images, index):
     out0 = _transforms()[index].bind(_linear_net(), seed=0)(images)
     defense = _transforms()[index].bind(_linear_net(), seed=1)
