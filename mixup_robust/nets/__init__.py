@@ -1,7 +1,9 @@
 """Plain torch networks: classifiers take pixels after `Normalize` and return logits."""
 
+from mixup_robust.nets.fast_cnn import FastCNN
 from mixup_robust.nets.mi_resnet import MIResNet, MIResNet50
 from mixup_robust.nets.normalize import Normalize
+from mixup_robust.nets.plain_cnn import PlainCNN
 from mixup_robust.nets.preact_resnet import (
     PreActResNet,
     PreActResNet18,
@@ -13,9 +15,11 @@ from mixup_robust.nets.vae import VAE, load_vae
 from mixup_robust.nets.wide_resnet import WideResNet
 
 __all__ = [
+    "FastCNN",
     "MIResNet",
     "MIResNet50",
     "Normalize",
+    "PlainCNN",
     "PreActResNet",
     "PreActResNet18",
     "PreActResNet34",

@@ -2,6 +2,7 @@
 
 import abc
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import lightning as L
@@ -14,6 +15,9 @@ from torchmetrics.classification import MulticlassAccuracy
 from mixup_robust.attacks import Attack
 from mixup_robust.nets import Normalize
 from mixup_robust.seeding import numpy_rng, seeded_torch_rng
+
+ONE_CYCLE_START = 1 / 25
+"""The one-cycle schedule starts at lr / 25 (PyTorch's OneCycleLR default)."""
 
 NetFactory = Callable[[int, int], nn.Module]
 """A net class (or partial) called as `net(in_channels, num_classes)`; see `mixup_robust.nets`."""
@@ -44,6 +48,24 @@ def require_gradients(where: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class OneCycleFactor:
+    """The one-cycle learning-rate factor of optimizer step `step` (0-based) of `total_steps`.
+
+    Rises linearly from 1/25 at step 0 to 1 at step round(warmup_fraction x total_steps),
+    then falls linearly to 1/(steps left) at the last step, reaching 0 just after it.
+    """
+
+    total_steps: int
+    warmup_fraction: float
+
+    def __call__(self, step: int) -> float:
+        warmup = min(max(1, round(self.warmup_fraction * self.total_steps)), self.total_steps - 1)
+        if step < warmup:
+            return ONE_CYCLE_START + (1 - ONE_CYCLE_START) * step / warmup
+        return max(0.0, (self.total_steps - step) / (self.total_steps - warmup))
+
+
 class ClassifierModule(L.LightningModule, abc.ABC):
     """Trains `Normalize -> net` with SGD; subclasses define the loss in `training_loss`.
 
@@ -60,9 +82,12 @@ class ClassifierModule(L.LightningModule, abc.ABC):
         weight_decay: L2 weight decay applied to every parameter.
         nesterov: Nesterov momentum.
         schedule: 'multistep' (lr x gamma at each milestone epoch), 'cosine' (to zero over
-            trainer.max_epochs) or 'constant'.
+            trainer.max_epochs), 'constant', or 'onecycle' (stepped every optimizer step:
+            linear warm-up from lr / 25 to lr over `warmup_fraction` of all steps, then
+            linear decay to zero; for short, large-batch runs such as the fast recipes).
         milestones: epochs at which the multistep schedule decays the learning rate.
         gamma: multistep decay factor.
+        warmup_fraction: share of the training steps spent warming up (onecycle only).
         val_attack: if set, validation also reports accuracy under this attack (val/robust_acc).
         val_attack_batches: how many validation batches the attack runs on (it is slow).
         seed: seed of the method's random draws (mixup ratios, partners, attack starts).
@@ -80,14 +105,17 @@ class ClassifierModule(L.LightningModule, abc.ABC):
         momentum: float = 0.9,
         weight_decay: float = 5e-4,
         nesterov: bool = False,
-        schedule: Literal["multistep", "cosine", "constant"] = "multistep",
+        schedule: Literal["multistep", "cosine", "constant", "onecycle"] = "multistep",
         milestones: tuple[int, ...] = (100, 150),
         gamma: float = 0.1,
+        warmup_fraction: float = 0.2,
         val_attack: Attack | None = None,
         val_attack_batches: int = 2,
         seed: int = 0,
     ) -> None:
         super().__init__()
+        if not 0 < warmup_fraction < 1:
+            raise ValueError(f"warmup_fraction={warmup_fraction} must lie in (0, 1).")
         self.save_hyperparameters()
         self.classifier = build_classifier(net, num_classes, image_shape, mean, std)
         self.num_classes = num_classes
@@ -166,9 +194,29 @@ class ClassifierModule(L.LightningModule, abc.ABC):
         elif hp.schedule == "cosine":
             epochs = max(1, self.trainer.max_epochs or 1)
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        elif hp.schedule == "onecycle":
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {"scheduler": self._one_cycle(optimizer), "interval": "step"},
+            }
         else:
             return optimizer
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
         }
+
+    def _one_cycle(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
+        """Linear warm-up and linear decay over every optimizer step of the run.
+
+        Momentum is left as configured (no momentum cycling): the schedule changes the
+        learning rate only, as the other schedules do.
+        """
+        total_steps = self.trainer.estimated_stepping_batches
+        if not 1 < total_steps < float("inf"):
+            raise ValueError(
+                "schedule 'onecycle' needs a finite number of training steps above 1: set "
+                "trainer.max_epochs or trainer.max_steps."
+            )
+        factor = OneCycleFactor(int(total_steps), self.hparams.warmup_fraction)
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
