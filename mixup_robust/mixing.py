@@ -14,12 +14,14 @@ def sample_mixup_ratio(
     """
     if alpha <= 0:
         return torch.ones(size, device=device)
-    return torch.from_numpy(rng.beta(alpha, alpha, size=size)).float().to(device)
+    # non_blocking: the copy of a few host bytes must not wait for the GPU's queued work
+    # (a blocking copy synchronizes the stream on every training step).
+    return torch.from_numpy(rng.beta(alpha, alpha, size=size)).float().to(device, non_blocking=True)
 
 
 def sample_partners(rng: np.random.Generator, size: int, device: torch.device | str = "cpu"):
     """A random permutation of the batch: sample i is mixed with sample partners[i]."""
-    return torch.from_numpy(rng.permutation(size)).to(device)
+    return torch.from_numpy(rng.permutation(size)).to(device, non_blocking=True)
 
 
 def interpolate(a: torch.Tensor, b: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:

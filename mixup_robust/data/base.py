@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from mixup_robust.data.augment import augment_uint8, random_crop, random_horizontal_flip
+from mixup_robust.data.device_resident import DeviceBatchSampler, check_fits_on_device
 
 Arrays = tuple[torch.Tensor, torch.Tensor]
 
@@ -26,11 +27,17 @@ class IndexedImages(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, item: int | torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if isinstance(item, torch.Tensor):  # a batch of positions (device_resident)
+            return self.batch(item)
         return self.__getitems__([item])
 
     def __getitems__(self, items: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        index = self.indices[torch.as_tensor(items, dtype=torch.long)]
+        return self.batch(torch.as_tensor(items, dtype=torch.long))
+
+    def batch(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The samples at `positions` (int64, on the images' device) as one batch."""
+        index = self.indices[positions]
         return self.images[index], self.labels[index], index
 
 
@@ -82,6 +89,11 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
             training augmentation applied once, as the MI paper's official code does: for
             exact reproduction only, since a test point can then be mixed with itself or
             with its neighbours in the test set).
+        device_resident: keep the training split on the Trainer's device (a GPU) and cut each
+            batch there: no per-batch host gather, host-to-device copy or worker process.
+            For data sets that fit in device memory (refused when the uint8 images take more
+            than half of the free memory); the batches are the same as without it. On CPU the
+            data already lives on the device, so it changes nothing.
     """
 
     num_classes: int
@@ -101,8 +113,14 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
         seed: int = 0,
         num_workers: int = 0,
         pool_split: Literal["train", "test"] = "train",
+        device_resident: bool = False,
     ) -> None:
         super().__init__()
+        if device_resident and num_workers:
+            raise ValueError(
+                "device_resident: true cuts batches on the device in the main process; set "
+                "num_workers: 0."
+            )
         if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
             raise ValueError("batch_size and eval_batch_size must be at least 1.")
         if val_size < 0 or pool_size_per_class < 1 or crop_padding < 0:
@@ -125,6 +143,7 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
         self.horizontal_flip = self.flip_allowed if horizontal_flip is None else horizontal_flip
         self.seed = seed
         self.num_workers = num_workers
+        self.device_resident = device_resident
         self.train_batches_seen = 0
 
     # ----------------------------------------------------------------- subclass hooks
@@ -248,6 +267,8 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
     def train_dataloader(self) -> DataLoader:
         dataset = self._dataset("train")
         world_size, rank = self._world()
+        if self.device_resident:
+            return self._device_loader(dataset, world_size, rank)
         # A seeded DistributedSampler (also for one process): Lightning calls set_epoch on it,
         # so each epoch's order depends only on (seed, epoch) and resuming reproduces it.
         sampler = DistributedSampler(
@@ -255,6 +276,18 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
         )
         # drop_last: a last batch of one image would break batch norm.
         return self._loader(dataset, sampler, self.batch_size, drop_last=True)
+
+    def _device_loader(self, dataset: IndexedImages, world_size: int, rank: int) -> DataLoader:
+        """The training loader of `device_resident`: data and batches on the Trainer's device."""
+        device = self.trainer.strategy.root_device if self.trainer is not None else None
+        device = device or torch.device("cpu")
+        check_fits_on_device(dataset.images, device)
+        resident = IndexedImages(
+            dataset.images.to(device), dataset.labels.to(device), dataset.indices.to(device)
+        )
+        sampler = DeviceBatchSampler(resident, world_size, rank, self.seed, self.batch_size, device)
+        # batch_size=None: each sampler item is a whole batch of positions.
+        return DataLoader(resident, batch_size=None, sampler=sampler, collate_fn=_already_batched)
 
     def _eval_loader(self, split: str) -> DataLoader:
         dataset = self._dataset(split)

@@ -37,6 +37,7 @@ class DigitsDataModule(InMemoryDataModule):
         seed: int = 0,
         num_workers: int = 0,
         pool_split: Literal["train", "test"] = "train",
+        device_resident: bool = False,
     ) -> None:
         super().__init__(
             root,
@@ -50,6 +51,7 @@ class DigitsDataModule(InMemoryDataModule):
             seed,
             num_workers,
             pool_split,
+            device_resident,
         )
 
     def load_split(self, split: str) -> Arrays:

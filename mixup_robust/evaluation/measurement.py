@@ -12,6 +12,7 @@ from torch import nn
 
 from mixup_robust.evaluation.checkpoint import load_classifier
 from mixup_robust.evaluation.reports import refuse_overwrite, write_atomically, write_results
+from mixup_robust.precision import refuse_reduced_precision
 
 
 class MeasurementModule(L.LightningModule):
@@ -47,6 +48,8 @@ class MeasurementModule(L.LightningModule):
         self.results: list[dict] = []
 
     def setup(self, stage: str) -> None:
+        if self._trainer is not None:  # before loading anything: bf16 would be silently ignored
+            refuse_reduced_precision(self._trainer.precision, type(self).__name__)
         if self.classifier is None:
             classifier, self.trained = load_classifier(self.checkpoint)
             self.check_matches_data(self.trained)

@@ -1,6 +1,7 @@
 """The small base LightningModule of every training method (template: `training_loss`)."""
 
 import abc
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -14,6 +15,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from mixup_robust.attacks import Attack
 from mixup_robust.nets import Normalize
+from mixup_robust.precision import full_precision, to_channels_last
 from mixup_robust.seeding import numpy_rng, seeded_torch_rng
 
 ONE_CYCLE_START = 1 / 25
@@ -45,6 +47,20 @@ def require_gradients(where: str) -> None:
         raise RuntimeError(
             f"{where} runs an attack, which needs gradients, but Lightning is in inference mode. "
             "Set `trainer.inference_mode: false` (the mixup-robust CLI does by default)."
+        )
+
+
+def check_compiler(backend: str) -> None:
+    """Raises before any compute when `torch.compile` with `backend` cannot work here."""
+    if backend not in torch.compiler.list_backends(exclude_tags=()):
+        raise ValueError(
+            f"compile_backend={backend!r} is not a torch.compile backend; choose one of "
+            f"{torch.compiler.list_backends()}."
+        )
+    if backend == "inductor" and not torch.cuda.is_available() and shutil.which("g++") is None:
+        raise RuntimeError(
+            "compile: true with the inductor backend needs a C++ compiler on a CPU-only "
+            "machine (none found on PATH): install g++, or set compile: false."
         )
 
 
@@ -91,6 +107,12 @@ class ClassifierModule(L.LightningModule, abc.ABC):
         val_attack: if set, validation also reports accuracy under this attack (val/robust_acc).
         val_attack_batches: how many validation batches the attack runs on (it is slow).
         seed: seed of the method's random draws (mixup ratios, partners, attack starts).
+        channels_last: store the classifier's weights and inputs channels-last (NHWC): faster
+            convolutions on tensor-core GPUs; the same values, so results do not change
+            beyond float rounding. Works on CPU too (oneDNN).
+        compile: `torch.compile` the classifier when a Trainer runs it (in place, so the
+            checkpoint's keys do not change). On CPU this needs a C++ compiler (inductor).
+        compile_backend: the torch.compile backend ('inductor'; 'eager' only checks tracing).
     """
 
     def __init__(
@@ -112,6 +134,9 @@ class ClassifierModule(L.LightningModule, abc.ABC):
         val_attack: Attack | None = None,
         val_attack_batches: int = 2,
         seed: int = 0,
+        channels_last: bool = False,
+        compile: bool = False,
+        compile_backend: str = "inductor",
     ) -> None:
         super().__init__()
         if not 0 < warmup_fraction < 1:
@@ -122,13 +147,26 @@ class ClassifierModule(L.LightningModule, abc.ABC):
         self.val_attack = val_attack
         self.val_attack_batches = val_attack_batches
         self.seed = seed
+        self.channels_last = channels_last
+        self.compile_backend = compile_backend if compile else None
         accuracy = MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro")})
         self.val_metrics = accuracy.clone(prefix="val/")
         self.val_robust_metrics = accuracy.clone(prefix="val/robust_")
         self.test_metrics = accuracy.clone(prefix="test/")
 
+    def configure_model(self) -> None:
+        """Applies the GPU options (channels_last, compile) once, before the Trainer's loops."""
+        if self.channels_last:
+            self.classifier.to(memory_format=torch.channels_last)
+        if self.compile_backend is not None and not getattr(self, "_compiled", False):
+            check_compiler(self.compile_backend)
+            self.classifier.compile(backend=self.compile_backend)
+            self._compiled = True
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits of the classifier for images in [0, 1]."""
+        if self.channels_last:
+            images = to_channels_last(images)
         return self.classifier(images)
 
     @abc.abstractmethod
@@ -156,7 +194,10 @@ class ClassifierModule(L.LightningModule, abc.ABC):
         self.val_metrics.update(self(images), labels)
         if self.val_attack is not None and batch_idx < self.val_attack_batches:
             require_gradients("Validation with val_attack")
-            with seeded_torch_rng(self.seed, batch_idx, device=images.device):
+            with (
+                seeded_torch_rng(self.seed, batch_idx, device=images.device),
+                full_precision(images.device),
+            ):
                 adversarial = self.val_attack(self.classifier, images, labels)
             self.val_robust_metrics.update(self(adversarial), labels)
 

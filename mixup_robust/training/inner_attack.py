@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from mixup_robust.precision import full_precision
+
 BatchNormMode = Literal["eval", "train"]
 Start = Literal["uniform", "normal", "none"]
 AttackLoss = Callable[[torch.Tensor], torch.Tensor]
@@ -148,7 +150,8 @@ class InnerPGD:
         adversarial = self.random_start(images, rng)
         if self.eps == 0:
             return adversarial
-        with self.mode(model), torch.enable_grad():
+        # fp32 even under bf16 autocast in training: see mixup_robust.precision.
+        with self.mode(model), torch.enable_grad(), full_precision(images.device):
             for _ in range(self.steps):
                 adversarial.requires_grad_(True)
                 (gradient,) = torch.autograd.grad(loss(model(adversarial)), adversarial)
