@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mixup_robust.defenses.chunking import default_chunk_size
 from mixup_robust.defenses.pool import ClassPool
 from mixup_robust.seeding import derive_seed
 
@@ -33,6 +34,8 @@ class Defense(nn.Module):
     """
 
     needs_pool: bool = False
+    chunk_size: int | None = None
+    """Images per forward pass of the defenses that batch executions; None: from memory."""
 
     def __init__(self, name: str | None = None) -> None:
         super().__init__()
@@ -47,6 +50,14 @@ class Defense(nn.Module):
 
     def default_name(self) -> str:
         return type(self).__name__
+
+    def chunk_length(self, images: torch.Tensor) -> int:
+        """Images per forward pass: the `chunk_size` set, or one picked from device memory."""
+        return (
+            self.chunk_size
+            if self.chunk_size is not None
+            else default_chunk_size(images.device, images.shape[-3:])
+        )
 
     def bind(
         self, classifier: nn.Module, pool: ClassPool | None = None, seed: int = 0

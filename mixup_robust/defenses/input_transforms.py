@@ -27,15 +27,16 @@ class _RandomTransformDefense(Defense, abc.ABC):
 
     Args:
         n_executions: N, the number of random transformations averaged (30 in the MI paper).
-        chunk_size: the largest number of transformed images per forward pass.
+        chunk_size: the largest number of transformed images per forward pass; None picks it
+            from the device's free memory (`mixup_robust.defenses.chunking`).
         name: label in result tables.
     """
 
     def __init__(
-        self, n_executions: int = 30, chunk_size: int = 4096, name: str | None = None
+        self, n_executions: int = 30, chunk_size: int | None = None, name: str | None = None
     ) -> None:
         super().__init__(name)
-        if n_executions < 1 or chunk_size < 1:
+        if n_executions < 1 or (chunk_size is not None and chunk_size < 1):
             raise ValueError("n_executions and chunk_size must be at least 1.")
         self.n_executions = n_executions
         self.chunk_size = chunk_size
@@ -63,8 +64,9 @@ class _RandomTransformDefense(Defense, abc.ABC):
         executions = executions.to(images.device).repeat(batch)
         samples = sample_index.to(images.device)[rows]
         log_probs = []
-        for start in range(0, batch * n_executions, self.chunk_size):
-            chunk = slice(start, start + self.chunk_size)
+        size = self.chunk_length(images)
+        for start in range(0, batch * n_executions, size):
+            chunk = slice(start, start + size)
             transformed = self.transform(images[rows[chunk]], samples[chunk], executions[chunk])
             log_probs.append(F.log_softmax(self.classifier(transformed), dim=1))
         return torch.cat(log_probs).view(batch, n_executions, -1)

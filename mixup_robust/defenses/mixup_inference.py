@@ -26,7 +26,8 @@ class MixupInference(Defense):
         mixup_ratio: lambda, the weight of the input (MI paper: 0.5 for mixup models, 0.6 for
             interpolated AT; Tables 4 and 5).
         n_executions: N, the number of partners averaged (30 in the paper).
-        chunk_size: the largest number of mixed images per forward pass.
+        chunk_size: the largest number of mixed images per forward pass; None picks it from
+            the device's free memory (`mixup_robust.defenses.chunking`).
         name: label in result tables; defaults to MI-PL or MI-OL.
     """
 
@@ -40,7 +41,7 @@ class MixupInference(Defense):
         partner_label: Literal["predicted", "other"] = "other",
         mixup_ratio: float = 0.5,
         n_executions: int = 30,
-        chunk_size: int = 4096,
+        chunk_size: int | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name)
@@ -48,7 +49,7 @@ class MixupInference(Defense):
             raise ValueError(f"partner_label={partner_label!r}; use 'predicted' or 'other'.")
         if not 0 <= mixup_ratio <= 1:
             raise ValueError(f"mixup_ratio={mixup_ratio} must lie in [0, 1].")
-        if n_executions < 1 or chunk_size < 1:
+        if n_executions < 1 or (chunk_size is not None and chunk_size < 1):
             raise ValueError("n_executions and chunk_size must be at least 1.")
         self.partner_label = partner_label
         self.mixup_ratio = mixup_ratio
@@ -123,8 +124,9 @@ class MixupInference(Defense):
         sources = images.flatten(0, 1) if images.dim() == 5 else None
         flat_partners = partners.reshape(-1)
         log_probs = []
-        for start in range(0, batch * n_executions, self.chunk_size):
-            chunk = slice(start, start + self.chunk_size)
+        size = self.chunk_length(images)
+        for start in range(0, batch * n_executions, size):
+            chunk = slice(start, start + size)
             inputs = images[rows[chunk]] if sources is None else sources[chunk]
             ratio = torch.full((len(inputs),), self.mixup_ratio, device=images.device)
             mixed = interpolate(inputs, self.pool.fetch(flat_partners[chunk]), ratio)

@@ -43,7 +43,8 @@ class MixupInferenceCombined(Defense):
         clean_answer: who answers inputs at or below the threshold: 'plain' (the bare
             classifier) or 'mi_pl' (the MI-PL average).
         n_executions: N, the partners averaged by each of MI-PL and MI-OL.
-        chunk_size: the largest number of mixed images per forward pass.
+        chunk_size: the largest number of mixed images per forward pass; None picks it from
+            the device's free memory (`mixup_robust.defenses.chunking`).
         name: label in result tables; defaults to MI-Combined.
     """
 
@@ -56,7 +57,7 @@ class MixupInferenceCombined(Defense):
         threshold: float = 0.2,
         clean_answer: Literal["plain", "mi_pl"] = "plain",
         n_executions: int = 30,
-        chunk_size: int = 4096,
+        chunk_size: int | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name)

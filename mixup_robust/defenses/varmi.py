@@ -42,7 +42,7 @@ class VarMixupInference(MixupInference):
         partner_label: Literal["predicted", "other"] = "other",
         mixup_ratio: float = 0.5,
         n_executions: int = 30,
-        chunk_size: int = 4096,
+        chunk_size: int | None = None,
         name: str | None = None,
         resize: bool = True,
     ) -> None:
@@ -84,7 +84,7 @@ class VarMixupInference(MixupInference):
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Latent means of images (K, C, H, W), in chunks of `chunk_size`, differentiable."""
-        chunks = torch.split(images, self.chunk_size)
+        chunks = torch.split(images, self.chunk_length(images))
         return torch.cat([self.vae.encode(chunk)[0] for chunk in chunks])
 
     def mixed_log_probs(self, images: torch.Tensor, partners: torch.Tensor) -> torch.Tensor:
@@ -103,8 +103,9 @@ class VarMixupInference(MixupInference):
             latents = self.encode(images)[rows]
         flat_partners = partners.reshape(-1).to(images.device)
         log_probs = []
-        for start in range(0, batch * n_executions, self.chunk_size):
-            chunk = slice(start, start + self.chunk_size)
+        size = self.chunk_length(images)
+        for start in range(0, batch * n_executions, size):
+            chunk = slice(start, start + size)
             ratio = torch.full((len(latents[chunk]),), self.mixup_ratio, device=images.device)
             mixed = interpolate(latents[chunk], pool_latents[flat_partners[chunk]], ratio)
             log_probs.append(F.log_softmax(self.classifier(self.vae.decode(mixed)), dim=1))
