@@ -2,6 +2,9 @@
 
 import io
 import json
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -101,3 +104,49 @@ def test_fast_recipe_runs_on_cpu_with_its_gpu_options(tmp_path):
     assert all(not key.startswith("classifier._orig_mod") for key in state["state_dict"])
     resolved = (checkpoint.parents[1] / "config.yaml").read_text()  # the run's saved config
     assert "device_resident: true" in resolved and "ImageFolderDataModule" in resolved
+
+
+def run_script(script: str, tmp_path: Path, env: dict[str, str], *args) -> str:
+    """Runs a recipe script on the fake zip (one method, a few steps); returns its output."""
+    environment = {
+        **os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(REPO), "METHODS": "mixup",
+        "RUNS": str(tmp_path / "runs"), **env,
+    }  # fmt: skip
+    done = subprocess.run(
+        ["bash", str(REPO / "scripts" / script), *map(str, args)],
+        env=environment, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def results_of(tmp_path: Path, folder: str) -> list[dict]:
+    found = sorted((tmp_path / "runs" / folder).glob("lightning_logs/version_*/results.json"))
+    assert len(found) == 1
+    return json.loads(found[0].read_text())
+
+
+@pytest.mark.slow
+def test_scripts_train_and_evaluate_end_to_end(tmp_path):
+    data = fake_cifar_zip(tmp_path / "cifar.zip")
+    brief = "--trainer.max_steps 3 --trainer.limit_val_batches 1 --data.init_args.batch_size 16"
+    small = ("--data.init_args.test_subset_size", 8, "--data.init_args.pool_size_per_class", 5,
+             "--data.init_args.val_size", 20)  # fmt: skip
+    output = run_script(
+        "cifar10_cpu.sh", tmp_path, {"FIT_ARGS": brief}, "--data.init_args.root", data, *small
+    )
+    assert "[cifar10_cpu] fit mixup:" in output and "[cifar10_cpu] evaluate mixup:" in output
+    cpu = results_of(tmp_path, "cifar10_cpu/evaluate-mixup")
+    assert {r["defense"] for r in cpu} == {"none", "MI-PL", "MI-OL", "MI-Combined"}
+    fast_fit = (
+        f"{brief} --model.init_args.compile_backend eager --trainer.accelerator cpu "
+        "--model.init_args.net.init_args.widths [8,8,16,16]"
+    )
+    run_script(
+        "cifar10_fast_table2.sh", tmp_path,
+        {"ZIP": str(data), "FIT_ARGS": fast_fit, "EVAL_ARGS": "--trainer.accelerator cpu"},
+        "--seed_everything", 0, *small,
+    )  # fmt: skip
+    fast = results_of(tmp_path, "cifar10_fast/evaluate-mixup")
+    assert {r["defense"] for r in fast} == {"none", "MI-OL", "MI-Combined"}
+    assert {r["attack"] for r in fast} == {"clean", "PGD-10"}
