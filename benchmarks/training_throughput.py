@@ -1,0 +1,177 @@
+"""Training images/s through the project's Trainer and DataModule vs. a plain PyTorch loop.
+
+For each method (ERM, mixup, IAT) and each repeat, two runs are interleaved on the same net
+(same initial weights), the same in-memory uint8 data, the same augmentation (random crop
+with 4 pixels of padding and horizontal flip, `mixup_robust.data.augment`), the same
+optimizer and the same precision / memory format / compile settings:
+
+(a) project: `lightning.Trainer` fitting the method's LightningModule (`ERM`, `Mixup`,
+    `InterpolatedAT`) on an `InMemoryDataModule`, with the CLI's callbacks (the rich
+    progress bar when `--progress-bar`), a CSV logger and every per-step hook;
+(b) plain: a `for` loop over a permutation that gathers the batch, moves it to the device,
+    augments it, draws the mixup ratios and partners with torch on the device and steps SGD.
+
+The timed window opens at the start of training step `--warmup-steps` and closes after the
+last step (the device synchronized at both ends); it includes data loading. The printed
+overhead is (b)'s images/s over (a)'s, minus one.
+
+Run from the repository root:
+    .venv/bin/python benchmarks/training_throughput.py --threads 1
+    .venv/bin/python benchmarks/training_throughput.py --methods iat --iat-pgd-steps 2
+    .venv/bin/python benchmarks/training_throughput.py --net fast --batch 512 \\
+        --precision bf16-mixed --channels-last --device-resident   # on a GPU
+"""
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import lightning as L
+import torch
+from common import set_up, synchronize
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import CSVLogger
+from plain_training import PlainLoop, RandomImages, build_method, method_net
+from rich.console import Console
+from rich.table import Table
+
+from mixup_robust.cli import trainer_defaults
+
+METHODS = ("erm", "mixup", "iat")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--net", choices=("small", "plain", "fast", "preact18"), default="small")
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per run")
+    parser.add_argument("--warmup-steps", type=int, default=2, help="untimed steps first")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved pairs of runs")
+    parser.add_argument("--iat-pgd-steps", type=int, default=10, help="PGD steps of IAT")
+    parser.add_argument(
+        "--precision", choices=("32-true", "bf16-mixed"), default="32-true",
+        help="Lightning precision of (a); (b) autocasts to bf16 likewise",
+    )  # fmt: skip
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the classifier")
+    parser.add_argument(
+        "--device-resident", action="store_true",
+        help="data on the device: (a) device_resident: true, (b) indexes a device tensor",
+    )  # fmt: skip
+    parser.add_argument(
+        "--progress-bar", action=argparse.BooleanOptionalAction, default=True,
+        help="(a) with the CLI's rich progress bar (as `cli.py fit` runs)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args()
+
+
+class StepTimer(Callback):
+    """Wall time from the start of step `first` to the end of the last step."""
+
+    def __init__(self, first: int, device: torch.device) -> None:
+        self.first, self.device = first, device
+        self.start = self.end = 0.0
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx: int) -> None:
+        if trainer.global_step == self.first:
+            synchronize(self.device)
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx: int) -> None:
+        synchronize(self.device)
+        self.end = time.perf_counter()
+
+
+def project_run(args, method: str, data: RandomImages, initial: dict, device) -> float:
+    """Seconds of the timed steps of (a)."""
+    module = build_method(method, args, data)
+    module.classifier.load_state_dict(initial)
+    timer = StepTimer(args.warmup_steps, device)
+    callbacks = [timer]
+    if args.progress_bar:
+        callbacks += [
+            c for c in trainer_defaults()["callbacks"] if "ProgressBar" in type(c).__name__
+        ]
+    with tempfile.TemporaryDirectory() as logs:
+        trainer = L.Trainer(
+            accelerator=device.type, devices=1, precision=args.precision,
+            max_steps=args.warmup_steps + args.steps, inference_mode=False,
+            logger=CSVLogger(logs), callbacks=callbacks, enable_checkpointing=False,
+            enable_progress_bar=args.progress_bar, enable_model_summary=False,
+            num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=logs,
+        )  # fmt: skip
+        trainer.fit(module, datamodule=data)
+    return timer.end - timer.start
+
+
+def plain_run(args, method: str, data: RandomImages, initial: dict, device) -> float:
+    """Seconds of the timed steps of (b)."""
+    loop = PlainLoop(method, args, data, initial, device)
+    for _ in range(args.warmup_steps):
+        loop.step()
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        loop.step()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    args = parse_args()
+    device, _ = set_up(args)
+    console = Console(width=120)
+    data = RandomImages(
+        size=args.batch * (args.warmup_steps + args.steps), batch_size=args.batch,
+        seed=args.seed, device_resident=args.device_resident,
+    )  # fmt: skip
+    data.setup("fit")
+    initial = method_net(args, data).state_dict()
+    seconds: dict[tuple[str, str], list[float]] = {}
+    load = [f"{value:.2f}" for value in _load_average()]
+    for _ in range(args.repeats):
+        for method in args.methods:
+            for way, run in (("project", project_run), ("plain", plain_run)):
+                elapsed = run(args, method, data, initial, device)
+                seconds.setdefault((method, way), []).append(elapsed)
+    load_after = [f"{value:.2f}" for value in _load_average()]
+    console.print(
+        f"net={args.net}, B={args.batch}, {args.steps} timed steps after {args.warmup_steps}, "
+        f"median of {args.repeats} interleaved pairs, device={device}, "
+        f"threads={torch.get_num_threads()}, precision={args.precision}, "
+        f"channels_last={args.channels_last}, compile={args.compile}, "
+        f"device_resident={args.device_resident}, progress_bar={args.progress_bar}, "
+        f"IAT PGD steps={args.iat_pgd_steps}, torch {torch.__version__}, "
+        f"lightning {L.__version__}; load average (1/5/15 min) {'/'.join(load)} before, "
+        f"{'/'.join(load_after)} after"
+    )
+    table = Table(title="Training throughput: project (Trainer + DataModule) vs. plain loop")
+    for column in ("method", "project img/s", "plain img/s", "overhead", "project runs (s)"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    images = args.batch * args.steps
+    for method in args.methods:
+        project = statistics.median(seconds[(method, "project")])
+        plain = statistics.median(seconds[(method, "plain")])
+        table.add_row(
+            method, f"{images / project:.1f}", f"{images / plain:.1f}",
+            f"{project / plain - 1:+.1%}",
+            " ".join(f"{value:.2f}" for value in seconds[(method, "project")]),
+        )  # fmt: skip
+    console.print(table)
+
+
+def _load_average() -> tuple[float, float, float]:
+    import os
+
+    return os.getloadavg()
+
+
+if __name__ == "__main__":
+    main()
