@@ -4,11 +4,12 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from lightning.pytorch.callbacks import RichProgressBar
 
 from mixup_robust.data import DigitsDataModule
 from mixup_robust.data.device_resident import check_fits_on_device
 from mixup_robust.nets import SmallCNN
-from mixup_robust.training import ERM, InnerPGD, InterpolatedAT, Mixup
+from mixup_robust.training import ERM, InnerPGD, InterpolatedAT, Mixup, ThrottledProgressBar
 from mixup_robust.training.adversarial_training import cross_entropy_loss
 from tests.conftest import REPO, run_cli
 
@@ -141,3 +142,27 @@ def test_device_resident_refusals(monkeypatch):
         check_fits_on_device(images, torch.device("cuda"))
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (70 * 2**30, 80 * 2**30))
     check_fits_on_device(images, torch.device("cuda"))
+
+
+@pytest.mark.parametrize(
+    ("bar", "most_reads"), [(RichProgressBar, None), (ThrottledProgressBar, 4)]
+)
+def test_throttled_progress_bar_reads_the_metrics_every_few_steps(bar, most_reads, tmp_path):
+    """Each read of the metrics is a host-device sync on a GPU; plain rich reads every step."""
+    progress = bar(metrics_every=3) if bar is ThrottledProgressBar else bar()
+    reads = []
+    original = progress.get_metrics
+    progress.get_metrics = lambda trainer, module: (
+        reads.append(trainer.global_step) or original(trainer, module)
+    )
+    trainer = L.Trainer(
+        accelerator="cpu", max_steps=9, logger=False, enable_checkpointing=False,
+        callbacks=[progress], default_root_dir=tmp_path, inference_mode=False,
+    )  # fmt: skip
+    module = ERM(SmallCNN, num_classes=10, image_shape=(1, 8, 8))
+    trainer.fit(module, datamodule=DigitsDataModule(batch_size=32, val_size=0))
+    steps_read = [step for step in reads if step < 9]
+    if most_reads is None:
+        assert len(steps_read) >= 8  # after every step
+    else:
+        assert steps_read == [3, 6] and len(reads) <= most_reads

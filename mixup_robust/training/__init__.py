@@ -8,6 +8,7 @@ from mixup_robust.training.inner_attack import InnerPGD, attack_mode
 from mixup_robust.training.interpolated_at import InterpolatedAT
 from mixup_robust.training.manifold_mixup import ManifoldMixup
 from mixup_robust.training.mixup import Mixup
+from mixup_robust.training.progress_bar import ThrottledProgressBar
 from mixup_robust.training.trades import TRADES
 from mixup_robust.training.vae import MMDVAE
 from mixup_robust.training.varmixup import VarERM, VarMixup
@@ -15,6 +16,7 @@ from mixup_robust.training.varmixup import VarERM, VarMixup
 __all__ = [
     "ERM",
     "TRADES",
+    "ThrottledProgressBar",
     "AdversarialTraining",
     "AdversariallyOptimizedMixup",
     "ClassifierModule",
