@@ -4,7 +4,7 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
-from lightning.pytorch.callbacks import RichProgressBar
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 
 from mixup_robust.data import DigitsDataModule
 from mixup_robust.data.device_resident import check_fits_on_device
@@ -166,3 +166,44 @@ def test_throttled_progress_bar_reads_the_metrics_every_few_steps(bar, most_read
         assert len(steps_read) >= 8  # after every step
     else:
         assert steps_read == [3, 6] and len(reads) <= most_reads
+
+
+class StopAfterFirstEpoch(Callback):
+    """Stops the run at the end of its first epoch, as a job killed at an epoch boundary."""
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        trainer.should_stop = True
+
+
+def fit_two_epochs(root, *callbacks, ckpt_path=None) -> dict:
+    """Mixup with the fast-path options on the digits, max_epochs 2; returns the checkpoint."""
+    torch.manual_seed(0)
+    module = Mixup(
+        SmallCNN, num_classes=10, image_shape=(1, 8, 8), schedule="onecycle",
+        channels_last=True,
+    )  # fmt: skip
+    checkpoint = ModelCheckpoint(dirpath=root, save_last=True)
+    trainer = L.Trainer(
+        accelerator="cpu", max_epochs=2, logger=False, callbacks=[checkpoint, *callbacks],
+        enable_progress_bar=False, default_root_dir=root, inference_mode=False,
+    )  # fmt: skip
+    data = DigitsDataModule(batch_size=64, val_size=0.1, device_resident=True)
+    trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=False)
+    return torch.load(
+        root / "last.ckpt", weights_only=False
+    )  # our own file: hparams hold the net class
+
+
+@pytest.mark.slow
+def test_resume_is_exact_with_onecycle_and_device_resident(tmp_path):
+    """1 epoch, interrupted, then resumed == 2 straight epochs, with the fast-path options."""
+    straight = fit_two_epochs(tmp_path / "straight")
+    first = fit_two_epochs(tmp_path / "halves", StopAfterFirstEpoch())
+    assert first["epoch"] == 0
+    resumed = fit_two_epochs(tmp_path / "halves", ckpt_path=tmp_path / "halves" / "last.ckpt")
+    for name in straight["state_dict"]:
+        assert torch.equal(straight["state_dict"][name], resumed["state_dict"][name]), name
+    steps = [c["lr_schedulers"][0]["last_epoch"] for c in (first, straight, resumed)]
+    assert steps[1] == steps[2] == 2 * steps[0]  # stepped per optimizer step, resumed mid-cycle
+    first_head = first["state_dict"]["classifier.1.head.weight"]
+    assert not torch.equal(first_head, resumed["state_dict"]["classifier.1.head.weight"])

@@ -1,5 +1,7 @@
 """Training data held on the device (`device_resident`): whole batches cut there."""
 
+from collections.abc import Iterator
+
 import torch
 from torch.utils.data import Dataset, DistributedSampler
 
@@ -40,9 +42,11 @@ class DeviceBatchSampler(DistributedSampler):
         self.batch_size = batch_size
         self.device = device
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        # A generator: the epoch's order is read at the first batch, after Lightning's
+        # set_epoch, also when a resumed run creates the iterator before setting the epoch.
         order = torch.tensor(list(super().__iter__()), dtype=torch.long).to(self.device)
-        return iter(order[: len(self) * self.batch_size].split(self.batch_size))
+        yield from order[: len(self) * self.batch_size].split(self.batch_size)
 
     def __len__(self) -> int:
         return self.num_samples // self.batch_size
