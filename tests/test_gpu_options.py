@@ -9,7 +9,14 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressB
 from mixup_robust.data import DigitsDataModule
 from mixup_robust.data.device_resident import check_fits_on_device
 from mixup_robust.nets import SmallCNN
-from mixup_robust.training import ERM, InnerPGD, InterpolatedAT, Mixup, ThrottledProgressBar
+from mixup_robust.training import (
+    ERM,
+    AdversariallyOptimizedMixup,
+    InnerPGD,
+    InterpolatedAT,
+    Mixup,
+    ThrottledProgressBar,
+)
 from mixup_robust.training.adversarial_training import cross_entropy_loss
 from tests.conftest import REPO, run_cli
 
@@ -207,3 +214,17 @@ def test_resume_is_exact_with_onecycle_and_device_resident(tmp_path):
     assert steps[1] == steps[2] == 2 * steps[0]  # stepped per optimizer step, resumed mid-cycle
     first_head = first["state_dict"]["classifier.1.head.weight"]
     assert not torch.equal(first_head, resumed["state_dict"]["classifier.1.head.weight"])
+
+
+def test_aomixup_ascent_stays_fp32_under_bf16_autocast():
+    torch.manual_seed(0)
+    module = AdversariallyOptimizedMixup(
+        SmallCNN, num_classes=4, image_shape=(1, 8, 8), mean=(0.5,), std=(0.25,), steps=3
+    )
+    images, labels = images_and_labels()
+    pairs = module.pair_batch(images, labels, np.random.default_rng(0))
+    reference = module.maximize(pairs, np.random.default_rng(1))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = module.maximize(pairs, np.random.default_rng(1))
+    assert torch.equal(under_autocast.images, reference.images)
+    assert torch.equal(under_autocast.ratio, reference.ratio)

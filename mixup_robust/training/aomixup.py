@@ -15,6 +15,7 @@ from torch import nn
 
 from mixup_robust.attacks.budget import Budget, parse_budget
 from mixup_robust.mixing import geometric_weight, interpolate, soft_cross_entropy, soft_targets
+from mixup_robust.precision import full_precision
 from mixup_robust.training.base import NetFactory
 from mixup_robust.training.mixup import Mixup
 
@@ -182,7 +183,7 @@ class AdversariallyOptimizedMixup(Mixup):
         partners = point.partners.detach().requires_grad_(True)
         ratio = point.ratio.detach().requires_grad_(self.optimize_ratio)
         inputs = [images, partners] + ([ratio] if self.optimize_ratio else [])
-        with torch.enable_grad():
+        with torch.enable_grad(), full_precision(images.device):  # fp32 under bf16 training
             loss = self.point_loss(pairs, MixupPoint(images, partners, ratio))
             grads = torch.autograd.grad(loss, inputs)
         images = project(images.detach() + self.step_size * grads[0].sign(), pairs.images, self.eps)

@@ -21,6 +21,7 @@ from torchvision.utils import save_image
 
 from mixup_robust.attacks.budget import Budget, parse_budget
 from mixup_robust.nets.vae import VAE
+from mixup_robust.precision import full_precision
 from mixup_robust.seeding import seeded_torch_rng
 
 
@@ -136,7 +137,10 @@ class MMDVAE(L.LightningModule):
         inputs = images
         if self.hparams.adversarial:
             keys = (self.global_rank, self.current_epoch, batch_idx)
-            with seeded_torch_rng(self.hparams.seed, *keys, device=images.device):
+            with (
+                seeded_torch_rng(self.hparams.seed, *keys, device=images.device),
+                full_precision(images.device),  # the attack in fp32 under bf16 training
+            ):
                 inputs = self.perturb(images)
         losses = self.losses(inputs, images)
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, on_step=True, on_epoch=True)
