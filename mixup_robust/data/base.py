@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from mixup_robust.data.augment import augment_uint8, random_crop, random_horizontal_flip
-from mixup_robust.data.device_resident import DeviceBatchSampler, check_fits_on_device
+from mixup_robust.data.device_resident import device_loader
 
 Arrays = tuple[torch.Tensor, torch.Tensor]
 
@@ -268,7 +268,9 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
         dataset = self._dataset("train")
         world_size, rank = self._world()
         if self.device_resident:
-            return self._device_loader(dataset, world_size, rank)
+            device = self.trainer.strategy.root_device if self.trainer is not None else None
+            device = device or torch.device("cpu")
+            return device_loader(dataset, world_size, rank, self.seed, self.batch_size, device)
         # A seeded DistributedSampler (also for one process): Lightning calls set_epoch on it,
         # so each epoch's order depends only on (seed, epoch) and resuming reproduces it.
         sampler = DistributedSampler(
@@ -276,18 +278,6 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
         )
         # drop_last: a last batch of one image would break batch norm.
         return self._loader(dataset, sampler, self.batch_size, drop_last=True)
-
-    def _device_loader(self, dataset: IndexedImages, world_size: int, rank: int) -> DataLoader:
-        """The training loader of `device_resident`: data and batches on the Trainer's device."""
-        device = self.trainer.strategy.root_device if self.trainer is not None else None
-        device = device or torch.device("cpu")
-        check_fits_on_device(dataset.images, device)
-        resident = IndexedImages(
-            dataset.images.to(device), dataset.labels.to(device), dataset.indices.to(device)
-        )
-        sampler = DeviceBatchSampler(resident, world_size, rank, self.seed, self.batch_size, device)
-        # batch_size=None: each sampler item is a whole batch of positions.
-        return DataLoader(resident, batch_size=None, sampler=sampler, collate_fn=_already_batched)
 
     def _eval_loader(self, split: str) -> DataLoader:
         dataset = self._dataset(split)

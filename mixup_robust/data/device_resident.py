@@ -3,7 +3,7 @@
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 
 def check_fits_on_device(images: torch.Tensor, device: torch.device) -> None:
@@ -50,3 +50,24 @@ class DeviceBatchSampler(DistributedSampler):
 
     def __len__(self) -> int:
         return self.num_samples // self.batch_size
+
+
+def device_loader(
+    dataset: Dataset, world_size: int, rank: int, seed: int, batch_size: int, device: torch.device
+) -> DataLoader:
+    """The training loader of `device_resident`: `dataset` copied to `device`, batches cut there.
+
+    `dataset` is an `IndexedImages` (images, labels, indices); a copy of it on `device` is
+    indexed with a whole batch of positions at a time.
+    """
+    check_fits_on_device(dataset.images, device)
+    resident = type(dataset)(
+        dataset.images.to(device), dataset.labels.to(device), dataset.indices.to(device)
+    )
+    sampler = DeviceBatchSampler(resident, world_size, rank, seed, batch_size, device)
+    # batch_size=None: each sampler item is already a batch; the dataset returns it whole.
+    return DataLoader(resident, batch_size=None, sampler=sampler, collate_fn=_unchanged)
+
+
+def _unchanged(batch: tuple) -> tuple:
+    return batch
