@@ -1,6 +1,7 @@
 """The base DataModule: a small image data set held as uint8 tensors in memory."""
 
 import abc
+import math
 from functools import cached_property
 from typing import Literal
 
@@ -9,6 +10,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from mixup_robust.data.augment import augment_uint8, random_crop, random_horizontal_flip
+from mixup_robust.data.resume import ResumableSampler, resumed_position
+from mixup_robust.seeding import resolve_seed
 
 Arrays = tuple[torch.Tensor, torch.Tensor]
 
@@ -75,7 +78,8 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
         pool_size_per_class: clean images per class in the Mixup Inference pool.
         crop_padding: zero padding (pixels) of the random-crop augmentation; 0 disables it.
         horizontal_flip: random horizontal flips; None uses the data set's default.
-        seed: seed of every random choice above.
+        seed: seed of every random choice above; None follows the run's seed
+            (`seed_everything`).
         num_workers: DataLoader workers (the data is in memory, so 0 is usually best).
         pool_split: where the pool's images come from: 'train' (the training split, never
             validation or test; the default) or 'test' (the whole test split with the
@@ -98,7 +102,7 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
         pool_size_per_class: int = 100,
         crop_padding: int = 4,
         horizontal_flip: bool | None = None,
-        seed: int = 0,
+        seed: int | None = None,
         num_workers: int = 0,
         pool_split: Literal["train", "test"] = "train",
     ) -> None:
@@ -123,7 +127,7 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
         self.pool_split = pool_split
         self.crop_padding = crop_padding
         self.horizontal_flip = self.flip_allowed if horizontal_flip is None else horizontal_flip
-        self.seed = seed
+        self.seed = resolve_seed(seed)
         self.num_workers = num_workers
         self.train_batches_seen = 0
 
@@ -249,9 +253,12 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
         dataset = self._dataset("train")
         world_size, rank = self._world()
         # A seeded DistributedSampler (also for one process): Lightning calls set_epoch on it,
-        # so each epoch's order depends only on (seed, epoch) and resuming reproduces it.
-        sampler = DistributedSampler(
-            dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=self.seed
+        # so each epoch's order depends only on (seed, epoch) and resuming reproduces it; a
+        # run resumed mid-epoch skips the batches it already trained.
+        per_epoch = math.ceil(len(dataset) / world_size) // self.batch_size
+        epoch, done = resumed_position(self.trainer, per_epoch)
+        sampler = ResumableSampler(
+            dataset, world_size, rank, self.seed, skip_epoch=epoch, skip=done * self.batch_size
         )
         # drop_last: a last batch of one image would break batch norm.
         return self._loader(dataset, sampler, self.batch_size, drop_last=True)

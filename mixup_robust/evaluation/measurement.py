@@ -11,7 +11,14 @@ from rich.table import Table
 from torch import nn
 
 from mixup_robust.evaluation.checkpoint import load_classifier
-from mixup_robust.evaluation.reports import refuse_overwrite, write_atomically, write_results
+from mixup_robust.evaluation.reports import (
+    CONFIG_FILE,
+    log_records,
+    refuse_overwrite,
+    staged_run_files,
+    write_results,
+)
+from mixup_robust.seeding import resolve_seed
 
 
 class MeasurementModule(L.LightningModule):
@@ -26,7 +33,7 @@ class MeasurementModule(L.LightningModule):
         num_classes: classes of the data (linked by the CLI; checked against the checkpoint).
         image_shape: (C, H, W) of the data (linked; checked against the checkpoint).
         output_dir: where results go; default: the run's log directory.
-        seed: seed of the measurement's random draws.
+        seed: seed of the measurement's random draws; None follows the run's seed.
     """
 
     def __init__(
@@ -35,13 +42,13 @@ class MeasurementModule(L.LightningModule):
         num_classes: int | None = None,
         image_shape: tuple[int, int, int] | None = None,
         output_dir: str | None = None,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         self.checkpoint = checkpoint
         self.expected = {"num_classes": num_classes, "image_shape": image_shape}
         self.output_dir = output_dir
-        self.seed = seed
+        self.seed = resolve_seed(seed)
         self.classifier: nn.Module | None = None
         self.trained: dict = {}
         self.results: list[dict] = []
@@ -52,7 +59,7 @@ class MeasurementModule(L.LightningModule):
             self.check_matches_data(self.trained)
             self.classifier = classifier.eval().requires_grad_(False)
         if stage == "test" and self.trainer.is_global_zero:
-            refuse_overwrite(self.results_dir)
+            refuse_overwrite(self.results_dir, self._config_is_ours)
 
     def check_matches_data(self, hparams: dict) -> None:
         """Raises if the checkpoint's classes or image shape differ from the data's."""
@@ -70,14 +77,30 @@ class MeasurementModule(L.LightningModule):
             return Path(self.output_dir)
         return Path(self.trainer.log_dir or self.trainer.default_root_dir)
 
+    @property
+    def _config_is_ours(self) -> bool:
+        """Whether this module writes config.yaml (not Lightning, into its fresh log dir)."""
+        trainer = self._trainer
+        if trainer is None or trainer.log_dir is None:
+            return True
+        if not any(isinstance(c, SaveConfigCallback) for c in trainer.callbacks):
+            return True
+        return self.results_dir.resolve() != Path(trainer.log_dir).resolve()
+
     @rank_zero_only
     def report(self, records: list[dict]) -> None:
-        """Writes the records, the resolved config and figures; prints the table."""
-        write_results(self.results_dir, records)
+        """Writes the records, the resolved config and figures together; prints the table.
+
+        The files appear in the results directory together or not at all (see
+        `staged_run_files`); every record is also logged to the trainer's loggers.
+        """
         config = self._resolved_config()
-        if config is not None and not (self.results_dir / "config.yaml").exists():
-            write_atomically(self.results_dir / "config.yaml", config)
-        self.draw(self.results_dir)
+        with staged_run_files(self.results_dir, self._config_is_ours) as stage:
+            write_results(stage, records)
+            if config is not None and self._config_is_ours:
+                (stage / CONFIG_FILE).write_text(config)
+            self.draw(stage)
+        log_records(self._trainer.loggers if self._trainer else [], records)
         self.show(records)
 
     def show(self, records: list[dict]) -> None:

@@ -12,6 +12,7 @@ from mixup_robust.defenses import ClassPool, Defense, NoDefense
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.evaluation.metrics import cell_metrics, detection_scores, update_cell
 from mixup_robust.evaluation.plots import draw_all
+from mixup_robust.evaluation.predictions import prediction_columns
 from mixup_robust.evaluation.reports import print_table
 from mixup_robust.evaluation.sweep import ParameterSweep
 from mixup_robust.evaluation.trials import (
@@ -67,7 +68,7 @@ class DefenseEvaluation(MeasurementModule):
         num_classes: int | None = None,
         image_shape: tuple[int, int, int] | None = None,
         output_dir: str | None = None,
-        seed: int = 0,
+        seed: int | None = None,
         trials: int = 1,
     ) -> None:
         super().__init__(checkpoint, num_classes, image_shape, output_dir, seed)
@@ -196,6 +197,16 @@ class DefenseEvaluation(MeasurementModule):
                 metrics = self.metrics[self._key(number, attack, trial)]
                 update_cell(metrics, log_probs, labels, detection)
         return scores, correct
+
+    def predict_step(self, batch: tuple, batch_idx: int) -> dict[str, torch.Tensor]:
+        """Per clean sample: each defense's prediction and confidence (`cli.py predict`)."""
+        images, labels, sample_index = batch
+        check_images(images)
+        columns = {"index": sample_index, "label": labels}
+        with torch.no_grad():
+            for defense in self.defenses:
+                columns |= prediction_columns(f"{defense.name} ", defense(images, sample_index))
+        return columns
 
     def on_test_epoch_end(self) -> None:
         per_trial = [self._records(trial) for trial in range(self.trials)]

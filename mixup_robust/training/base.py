@@ -13,7 +13,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from mixup_robust.attacks import Attack
 from mixup_robust.nets import Normalize
-from mixup_robust.seeding import numpy_rng, seeded_torch_rng
+from mixup_robust.seeding import numpy_rng, resolve_seed, seeded_torch_rng
 
 NetFactory = Callable[[int, int], nn.Module]
 """A net class (or partial) called as `net(in_channels, num_classes)`; see `mixup_robust.nets`."""
@@ -65,7 +65,8 @@ class ClassifierModule(L.LightningModule, abc.ABC):
         gamma: multistep decay factor.
         val_attack: if set, validation also reports accuracy under this attack (val/robust_acc).
         val_attack_batches: how many validation batches the attack runs on (it is slow).
-        seed: seed of the method's random draws (mixup ratios, partners, attack starts).
+        seed: seed of the method's random draws (mixup ratios, partners, attack starts);
+            None follows the run's seed (`seed_everything`).
     """
 
     def __init__(
@@ -85,15 +86,16 @@ class ClassifierModule(L.LightningModule, abc.ABC):
         gamma: float = 0.1,
         val_attack: Attack | None = None,
         val_attack_batches: int = 2,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        self.hparams.seed = resolve_seed(seed)  # the checkpoint records the seed used
         self.classifier = build_classifier(net, num_classes, image_shape, mean, std)
         self.num_classes = num_classes
         self.val_attack = val_attack
         self.val_attack_batches = val_attack_batches
-        self.seed = seed
+        self.seed = self.hparams.seed
         accuracy = MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro")})
         self.val_metrics = accuracy.clone(prefix="val/")
         self.val_robust_metrics = accuracy.clone(prefix="val/robust_")
@@ -147,8 +149,27 @@ class ClassifierModule(L.LightningModule, abc.ABC):
         self.log_dict(self.test_metrics.compute())
         self.test_metrics.reset()
 
-    def predict_step(self, batch: tuple, batch_idx: int) -> torch.Tensor:
-        return self(batch[0]).argmax(dim=1)
+    def predict_step(self, batch: tuple, batch_idx: int) -> dict[str, torch.Tensor]:
+        """Per sample: index, label, predicted class and its softmax probability."""
+        images, labels, indices = batch
+        confidence, prediction = torch.softmax(self(images), dim=1).max(dim=1)
+        return {
+            "index": indices, "label": labels, "prediction": prediction, "confidence": confidence
+        }  # fmt: skip
+
+    # Schedules whose shape depends on the run's length (not multistep or constant) are
+    # stretched over trainer.max_epochs; resuming them under another length would continue
+    # a different curve (a finished cosine would train on at lr 0), so that is refused.
+    LENGTH_FREE_SCHEDULES = ("multistep", "constant")
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["schedule_max_epochs"] = self.trainer.max_epochs
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        trainer = self._trainer
+        if trainer is None or trainer.state.fn != "fit":
+            return  # loading weights for evaluation: the schedule plays no part
+        check_schedule_length(self.hparams.schedule, checkpoint, trainer.max_epochs)
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -172,3 +193,22 @@ class ClassifierModule(L.LightningModule, abc.ABC):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
         }
+
+
+def check_schedule_length(schedule: str, checkpoint: dict, max_epochs: int | None) -> None:
+    """Raises if a length-dependent schedule is resumed with another `trainer.max_epochs`."""
+    if schedule in ClassifierModule.LENGTH_FREE_SCHEDULES:
+        return
+    planned = checkpoint.get("schedule_max_epochs")
+    if planned is None:  # checkpoints written before the length was recorded
+        states = checkpoint.get("lr_schedulers") or [{}]
+        planned = states[0].get("T_max")
+    if planned is None or planned == max_epochs:
+        return
+    raise ValueError(
+        f"The checkpoint's {schedule!r} learning-rate schedule was laid out over "
+        f"trainer.max_epochs={planned}, but this run has max_epochs={max_epochs}. Resuming "
+        f"would follow the old curve (beyond epoch {planned} a cosine trains at lr 0). Resume "
+        f"with --trainer.max_epochs {planned}, or, to train longer, start a new run with the "
+        "longer max_epochs (or use schedule: multistep, which does not depend on the length)."
+    )
