@@ -35,6 +35,9 @@ def resumed_position(trainer: L.Trainer | None, batches_per_epoch: int) -> tuple
     """
     if trainer is None or trainer.state.fn != "fit":
         return -1, 0
+    epochs = trainer.fit_loop.epoch_progress.current
+    if epochs.started == epochs.processed:
+        return -1, 0  # the checkpoint's epoch was finished (or stopped early by max_steps)
     done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
     if not 0 < done < batches_per_epoch:
         return -1, 0

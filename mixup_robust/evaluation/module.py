@@ -13,6 +13,7 @@ from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.evaluation.metrics import cell_metrics, detection_scores, update_cell
 from mixup_robust.evaluation.plots import draw_all
 from mixup_robust.evaluation.predictions import prediction_columns
+from mixup_robust.evaluation.progress import AttackProgress
 from mixup_robust.evaluation.reports import print_table
 from mixup_robust.evaluation.sweep import ParameterSweep
 from mixup_robust.evaluation.trials import (
@@ -88,6 +89,7 @@ class DefenseEvaluation(MeasurementModule):
         self.plots = plots
         self.detection_on = detection_on
         self.attacks = list(attacks or [])
+        self.progress = AttackProgress()
         _check_unique("defense", [d.name for d in self.defenses])
         _check_unique("attack", [CLEAN] + [a.name for a in self.attacks])
 
@@ -119,21 +121,30 @@ class DefenseEvaluation(MeasurementModule):
         return f"defense{defense}_attack{attack}" + (f"_trial{trial}" if trial else "")
 
     # ------------------------------------------------------------------ test loop
+    def on_test_start(self) -> None:
+        units = 1 + sum(
+            1 if a.threat_model == "oblivious" else len(self.defenses) for a in self.attacks
+        )
+        self.progress.start(self.trainer, units * self.trials)
+
     def test_step(self, batch: tuple, batch_idx: int) -> None:
         images, labels, sample_index = batch
         check_images(images)
         for trial in range(self.trials):
             with defense_trial(self.defenses, trial):
                 self._test_trial(trial, images, labels, sample_index)
+        self.progress.end_batch(batch_idx)
 
     def _test_trial(self, trial: int, images, labels, sample_index) -> None:
         """Every defense under every attack on one batch, with one trial's draws."""
         clean = self._score_defenses(0, images, labels, sample_index, trial=trial)
+        self.progress.advance("clean")
         for number, attack in enumerate(self.attacks, start=1):
             require_gradients("DefenseEvaluation")
             if attack.threat_model == "oblivious":
                 adversarial = self._craft(attack, number, images, labels, sample_index, trial=trial)
                 self._score_defenses(number, adversarial, labels, sample_index, *clean, trial=trial)
+                self.progress.advance(attack.name)
                 continue
             for defense_number, defense in enumerate(self.defenses):
                 adversarial = self._craft(
@@ -148,6 +159,7 @@ class DefenseEvaluation(MeasurementModule):
                     trial=trial,
                     only=defense_number,
                 )
+                self.progress.advance(f"{attack.name} on {defense.name}")
 
     def _craft(self, attack, number, images, labels, sample_index, trial=0, defense=None):
         """One attack on one batch: against the bare classifier, or adaptively on `defense`."""
@@ -209,6 +221,7 @@ class DefenseEvaluation(MeasurementModule):
         return columns
 
     def on_test_epoch_end(self) -> None:
+        self.progress.stop()
         per_trial = [self._records(trial) for trial in range(self.trials)]
         self.results = per_trial[0] if self.trials == 1 else summarize_trials(per_trial)
         for metrics in self.metrics.values():

@@ -142,11 +142,13 @@ def print_table(records: list[dict], console: Console | None = None) -> None:
 def record_metrics(records: list[dict]) -> dict[str, float]:
     """The numbers of the records as flat metrics, keyed `<its text fields>/<field>`.
 
-    e.g. `MI-OL/PGD-10/oblivious/accuracy`; the checkpoint path is left out of the key.
+    e.g. `MI-OL/PGD-10/accuracy` (defense and attack where the records have them); the
+    checkpoint path is never part of a key.
     """
     metrics = {}
     for record in records:
-        texts = [v for k, v in record.items() if isinstance(v, str) and k != "checkpoint"]
+        keys = ("defense", "attack") if "defense" in record and "attack" in record else record
+        texts = [record[k] for k in keys if isinstance(record[k], str) and k != "checkpoint"]
         prefix = "/".join(texts)
         for field, value in record.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
