@@ -5,12 +5,14 @@ import os
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 # Imported so that class paths in configs resolve and checkpoints can be re-instantiated.
 import mixup_robust.data  # noqa: F401
 import mixup_robust.evaluation  # noqa: F401
 import mixup_robust.training  # noqa: F401
 from mixup_robust.evaluation.predictions import PredictionsWriter
+from mixup_robust.training.checkpoint_io import AtomicCheckpointIO
 from mixup_robust.training.guards import FiniteTraining
 from mixup_robust.training.preemption import PreemptionCheckpoint
 
@@ -57,13 +59,16 @@ class MixupRobustCLI(LightningCLI):
             raise _own_error(error) from None
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
-        """The trainer, with a rich progress bar unless `enable_progress_bar` is false."""
+        """The trainer, with a rich bar (unless disabled) and atomic checkpoint files."""
         config = self._get(self.config_init, "trainer", default={})
         callbacks = list(kwargs.get("callbacks", config.get("callbacks")) or [])
         wanted = config.get("enable_progress_bar", kwargs.get("enable_progress_bar")) is not False
         if wanted and not any(isinstance(callback, ProgressBar) for callback in callbacks):
             kwargs["callbacks"] = [*callbacks, RichProgressBar(leave=True)]
-        return super().instantiate_trainer(**kwargs)
+        trainer = super().instantiate_trainer(**kwargs)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not a user's own IO
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        return trainer
 
 
 def _own_error(error: BaseException) -> BaseException:

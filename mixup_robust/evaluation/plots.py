@@ -17,7 +17,7 @@ matplotlib.use("Agg")  # files only; no display is needed or wanted
 import matplotlib.pyplot as plt  # noqa: E402
 from rich.console import Console  # noqa: E402
 
-from mixup_robust.evaluation.reports import umask_mode  # noqa: E402
+from mixup_robust.filemodes import umask_mode  # noqa: E402
 
 CLEAN = "clean"
 REQUIRED_FIELDS = ("defense", "attack", "accuracy")

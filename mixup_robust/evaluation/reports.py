@@ -13,19 +13,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from mixup_robust.filemodes import umask_mode
+
 RESULT_FILES = ("results.json", "results.csv", "trials.csv")
 CONFIG_FILE = "config.yaml"
-
-
-def umask_mode() -> int:
-    """The mode a plain `open(path, "w")` would give a new file: 0o666 less the umask.
-
-    Temporary files (mkstemp) are created 0600; results on a shared cluster must be readable
-    by whoever the umask allows, as any other file the user writes.
-    """
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def write_atomically(path: Path, text: str) -> None:
