@@ -78,8 +78,8 @@ def _own_error(error: BaseException) -> BaseException:
     validate against any of the Union subtypes"; the class's own message is the useful one.
     """
     innermost = error
-    while innermost.__cause__ is not None or innermost.__context__ is not None:
-        innermost = innermost.__cause__ or innermost.__context__
+    while (inner := _inner(innermost)) is not None:
+        innermost = inner
     traceback = innermost.__traceback__
     while traceback is not None and traceback.tb_next is not None:
         traceback = traceback.tb_next
@@ -92,6 +92,13 @@ def _own_error(error: BaseException) -> BaseException:
     if raised_by is not None and len(innermost.args) == 1 and isinstance(innermost.args[0], str):
         innermost.args = (f"{innermost.args[0]} (raised by {type(raised_by).__qualname__})",)
     return innermost.with_traceback(None)
+
+
+def _inner(error: BaseException) -> BaseException | None:
+    """The error that `error` reports on (its cause, or a context not suppressed)."""
+    if error.__cause__ is not None:
+        return error.__cause__
+    return None if error.__suppress_context__ else error.__context__
 
 
 def trainer_defaults() -> dict:
