@@ -145,3 +145,48 @@ def test_slurm_requeue_signal_saves_and_the_requeued_run_continues_exactly(
         monkeypatch.setenv(name, value)
     fit_digits(tmp_path / "run", "mixup", EPOCHS)
     assert_same_weights(straight["state"], last_checkpoint(tmp_path / "run"))
+
+
+# The CLI's checkpoint IO saves a whole checkpoint, then a second one during which the kernel
+# kills the process (file-size limit) halfway: inside the final move of Lightning's fsspec
+# transaction (a copy when TMPDIR is another file system), or inside whatever the IO writes.
+CROSS_FS_DRIVER = r"""
+import os, resource, shutil, signal, sys
+import torch
+from mixup_robust.cli import MixupRobustCLI, trainer_defaults
+
+cli = MixupRobustCLI(
+    model_class=None, datamodule_class=None, subclass_mode_model=True,
+    subclass_mode_data=True, trainer_defaults=trainer_defaults(), run=False,
+    args=["--config", sys.argv[1], "--trainer.logger", "false"],
+)
+io, path = cli.trainer.strategy.checkpoint_io, sys.argv[2]
+io.save_checkpoint({"w": torch.zeros(200_000)}, path)
+def limit_writes(*args):
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # Python ignores it by default
+    resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))
+original_move = shutil.move
+def move(*args, **kwargs):
+    limit_writes()
+    return original_move(*args, **kwargs)
+shutil.move = move
+original_save = torch.save
+def save(obj, file, *args, **kwargs):
+    if not isinstance(file, __import__("io").BytesIO):
+        limit_writes()
+    return original_save(obj, file, *args, **kwargs)
+torch.save = save
+io.save_checkpoint({"w": torch.ones(200_000)}, path)
+"""
+
+
+def test_a_kill_while_a_checkpoint_is_saved_across_file_systems_keeps_the_last_one(tmp_path):
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs a temp folder on another file system than the run (/dev/shm)")
+    last = tmp_path / "last.ckpt"
+    command = [sys.executable, "-c", CROSS_FS_DRIVER, str(CONFIG), str(last)]
+    environment = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(shm)}
+    done = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, timeout=120)
+    assert done.returncode < 0, done.stderr[-2000:]  # killed during the second save
+    assert torch.equal(torch.load(last, weights_only=True)["w"], torch.zeros(200_000))

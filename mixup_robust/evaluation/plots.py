@@ -21,6 +21,7 @@ from mixup_robust.filemodes import umask_mode  # noqa: E402
 
 CLEAN = "clean"
 REQUIRED_FIELDS = ("defense", "attack", "accuracy")
+MARKERS = ("s", "D", "^", "v", "P", "X", "o")
 
 
 def _save(figure, path: Path) -> Path:
@@ -92,12 +93,17 @@ def plot_tradeoff(records: list[dict], path: Path) -> Path | None:
                     fontsize=8, alpha=0.9,
                 )  # fmt: skip
             points += list(zip(xs, ys, strict=True))
-        for record in records:
-            if record["attack"] == CLEAN and "sweep" not in record:
-                defense = record["defense"]
-                point = (100 * record["accuracy"], 100 * accuracy[(defense, attack)])
-                axis.scatter(*point, marker="s", label=defense)
-                points.append(point)
+        singles = [r for r in records if r["attack"] == CLEAN and "sweep" not in r]
+        for number, record in enumerate(singles):
+            defense = record["defense"]
+            point = (100 * record["accuracy"], 100 * accuracy[(defense, attack)])
+            # Hollow markers of growing size: defenses at the same point stay visible.
+            axis.scatter(
+                *point, marker=MARKERS[number % len(MARKERS)], s=40 + 25 * number,
+                facecolors="none", edgecolors=f"C{number + len(sweeps)}", linewidths=1.5,
+                label=defense,
+            )  # fmt: skip
+            points.append(point)
         axis.set_xlim(*percent_limits([x for x, _ in points]))
         axis.set_ylim(*percent_limits([y for _, y in points]))
         _finish(axis, "clean accuracy (%)", f"accuracy under {attack} (%)", attack)
