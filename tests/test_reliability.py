@@ -4,6 +4,8 @@ import csv
 import json
 import os
 import shutil
+import subprocess
+import sys
 import traceback
 from pathlib import Path
 
@@ -304,3 +306,21 @@ def test_a_run_resumes_with_the_same_length(tmp_path):
     fit_digits(tmp_path, "mixup", 2, "--ckpt_path", first)
     resumed = torch.load(last_checkpoint(tmp_path), weights_only=True)
     assert resumed["global_step"] == 2 * steps_per_epoch
+
+
+@pytest.mark.slow
+def test_predict_under_ddp_writes_every_sample_once(digits_checkpoint, tmp_path):
+    config = small_evaluation(tmp_path, digits_checkpoint)
+    tables = {}
+    for devices in (1, 2):
+        output, strategy = tmp_path / f"devices{devices}", "ddp" if devices == 2 else "auto"
+        command = [
+            sys.executable, str(REPO / "cli.py"), "predict", "--config", str(config),
+            "--trainer.default_root_dir", str(tmp_path / "logs"), "--trainer.accelerator", "cpu",
+            "--trainer.devices", str(devices), "--trainer.strategy", strategy,
+            "--model.init_args.output_dir", str(output),
+        ]  # fmt: skip
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        tables[devices] = (output / "predictions.csv").read_text()
+    assert tables[1] == tables[2] and len(tables[1].splitlines()) == 60 + 1

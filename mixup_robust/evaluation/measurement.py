@@ -52,14 +52,32 @@ class MeasurementModule(L.LightningModule):
         self.classifier: nn.Module | None = None
         self.trained: dict = {}
         self.results: list[dict] = []
+        self._run_dirs: tuple[Path, bool] = (Path(output_dir or "."), True)
 
     def setup(self, stage: str) -> None:
         if self.classifier is None:
             classifier, self.trained = load_classifier(self.checkpoint)
             self.check_matches_data(self.trained)
             self.classifier = classifier.eval().requires_grad_(False)
+        # trainer.log_dir is a collective under DDP (a broadcast): read it here, on every
+        # rank, never from rank-0-only code such as `report`.
+        self._run_dirs = self._find_run_dirs()
         if stage == "test" and self.trainer.is_global_zero:
             refuse_overwrite(self.results_dir, self._config_is_ours)
+
+    def _find_run_dirs(self) -> tuple[Path, bool]:
+        """The results directory, and whether this module writes config.yaml into it.
+
+        Lightning's SaveConfigCallback writes this run's config.yaml into its fresh log
+        directory; only elsewhere (an `output_dir`) does this module write it.
+        """
+        trainer = self.trainer
+        log_dir = trainer.log_dir
+        results = Path(self.output_dir or log_dir or trainer.default_root_dir)
+        lightning_writes = log_dir is not None and any(
+            isinstance(c, SaveConfigCallback) for c in trainer.callbacks
+        )
+        return results, not (lightning_writes and results.resolve() == Path(log_dir).resolve())
 
     def check_matches_data(self, hparams: dict) -> None:
         """Raises if the checkpoint's classes or image shape differ from the data's."""
@@ -73,19 +91,12 @@ class MeasurementModule(L.LightningModule):
 
     @property
     def results_dir(self) -> Path:
-        if self.output_dir is not None:
-            return Path(self.output_dir)
-        return Path(self.trainer.log_dir or self.trainer.default_root_dir)
+        """Where results go (`output_dir`, else the run's log directory); known after setup."""
+        return self._run_dirs[0]
 
     @property
     def _config_is_ours(self) -> bool:
-        """Whether this module writes config.yaml (not Lightning, into its fresh log dir)."""
-        trainer = self._trainer
-        if trainer is None or trainer.log_dir is None:
-            return True
-        if not any(isinstance(c, SaveConfigCallback) for c in trainer.callbacks):
-            return True
-        return self.results_dir.resolve() != Path(trainer.log_dir).resolve()
+        return self._run_dirs[1]
 
     @rank_zero_only
     def report(self, records: list[dict]) -> None:

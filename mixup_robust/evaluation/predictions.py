@@ -26,6 +26,7 @@ class PredictionsWriter(Callback):
 
     def __init__(self) -> None:
         self.rows: list[dict] = []
+        self.path: Path | None = None
 
     def _path(self, trainer: L.Trainer, module: L.LightningModule) -> Path:
         if isinstance(module, MeasurementModule):
@@ -34,7 +35,8 @@ class PredictionsWriter(Callback):
 
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.rows = []
-        path = self._path(trainer, pl_module)
+        # On every rank: trainer.log_dir is a collective (a broadcast) under DDP.
+        self.path = path = self._path(trainer, pl_module)
         if trainer.is_global_zero and path.exists():
             raise FileExistsError(
                 f"{path} already holds an earlier run's predictions. Choose another "
@@ -60,9 +62,8 @@ class PredictionsWriter(Callback):
         if not trainer.is_global_zero or not rows:
             return
         rows.sort(key=lambda row: row.get("index", 0))
-        path = self._path(trainer, pl_module)
-        write_atomically(path, records_to_csv(rows))
-        Console().print(f"wrote {len(rows)} predictions to {path}")
+        write_atomically(self.path, records_to_csv(rows))
+        Console().print(f"wrote {len(rows)} predictions to {self.path}")
 
 
 def prediction_columns(name: str, log_probs: torch.Tensor) -> dict[str, torch.Tensor]:
