@@ -108,6 +108,7 @@ class MeasurementModule(L.LightningModule):
         config = self._resolved_config()
         with staged_run_files(self.results_dir, self._config_is_ours) as stage:
             write_results(stage, records)
+            self.write_extra(stage)
             if config is not None and self._config_is_ours:
                 (stage / CONFIG_FILE).write_text(config)
             self.draw(stage)
@@ -126,6 +127,9 @@ class MeasurementModule(L.LightningModule):
         for record in records:
             table.add_row(*[str(value) for value in record.values()])
         return table
+
+    def write_extra(self, directory: Path) -> None:
+        """Writes further files of the run beside the results (none by default)."""
 
     def draw(self, directory: Path) -> None:
         """Draws figures from the written results (none by default)."""

@@ -226,9 +226,8 @@ class DefenseEvaluation(MeasurementModule):
         self.results = per_trial[0] if self.trials == 1 else summarize_trials(per_trial)
         for metrics in self.metrics.values():
             metrics.reset()
+        self._per_trial = per_trial
         self.report(self.results)
-        if self.trials > 1 and self.trainer.is_global_zero:
-            write_trials(self.results_dir, per_trial)
 
     def _records(self, trial: int = 0) -> list[dict]:
         records = []
@@ -255,6 +254,11 @@ class DefenseEvaluation(MeasurementModule):
 
     def show(self, records: list[dict]) -> None:
         print_table(records)
+
+    def write_extra(self, directory: Path) -> None:
+        """trials.csv with every trial's records, when there are several trials."""
+        if self.trials > 1:
+            write_trials(directory, self._per_trial)
 
     def draw(self, directory: Path) -> None:
         if self.plots:
