@@ -104,8 +104,8 @@ def plot_tradeoff(records: list[dict], path: Path) -> Path | None:
                 label=defense,
             )  # fmt: skip
             points.append(point)
-        axis.set_xlim(*percent_limits([x for x, _ in points]))
-        axis.set_ylim(*percent_limits([y for _, y in points]))
+        axis.set_xlim(*percent_limits([x for x, _ in points] or [0.0, 100.0]))
+        axis.set_ylim(*percent_limits([y for _, y in points] or [0.0, 100.0]))
         _finish(axis, "clean accuracy (%)", f"accuracy under {attack} (%)", attack)
     return _save(figure, path)
 
