@@ -2,20 +2,29 @@
 
 import os
 
-from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 # Imported so that class paths in configs resolve and checkpoints can be re-instantiated.
 import mixup_robust.data  # noqa: F401
 import mixup_robust.evaluation  # noqa: F401
 import mixup_robust.training  # noqa: F401
+from mixup_robust.evaluation.predictions import PredictionsWriter
+from mixup_robust.training.checkpoint_io import AtomicCheckpointIO
+from mixup_robust.training.guards import FiniteTraining
+from mixup_robust.training.preemption import PreemptionCheckpoint
+
+_PARSER_FILES = (f"{os.sep}jsonargparse{os.sep}", f"{os.sep}lightning{os.sep}")
 
 
 class MixupRobustCLI(LightningCLI):
     """LightningCLI whose model is any LightningModule and whose data is any DataModule.
 
     The data's number of classes, image shape and per-channel statistics are linked into the
-    model, so configs never repeat them.
+    model, so configs never repeat them. `seed_everything` drives every seed that a config
+    leaves unset, and a class's own error message is what a wrong value shows.
     """
 
     def add_arguments_to_parser(self, parser) -> None:
@@ -27,6 +36,70 @@ class MixupRobustCLI(LightningCLI):
         ):
             parser.link_arguments(source, target, apply_on="instantiate")
 
+    def before_instantiate_classes(self) -> None:
+        """Writes the run's seed into every unset `seed` of the model and data.
+
+        One seed then drives the weights, data order, validation split, augmentation and the
+        method's draws; a part's seed set explicitly in a config keeps its own value. The
+        resolved value is what config.yaml and the checkpoint record.
+        """
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        seed = config.get("seed_everything")
+        if seed is None or isinstance(seed, bool):
+            return
+        for part in ("model", "data"):
+            init_args = config.get(f"{part}.init_args")
+            if init_args is not None and "seed" in init_args and init_args.seed is None:
+                init_args.seed = int(seed)
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except Exception as error:
+            raise _own_error(error) from None
+
+    def instantiate_trainer(self, **kwargs) -> Trainer:
+        """The trainer, with a rich bar (unless disabled) and atomic checkpoint files."""
+        config = self._get(self.config_init, "trainer", default={})
+        callbacks = list(kwargs.get("callbacks", config.get("callbacks")) or [])
+        wanted = config.get("enable_progress_bar", kwargs.get("enable_progress_bar")) is not False
+        if wanted and not any(isinstance(callback, ProgressBar) for callback in callbacks):
+            kwargs["callbacks"] = [*callbacks, RichProgressBar(leave=True)]
+        trainer = super().instantiate_trainer(**kwargs)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not a user's own IO
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        return trainer
+
+
+def _own_error(error: BaseException) -> BaseException:
+    """The innermost error of a chain when it was raised by a class, not by the parser.
+
+    jsonargparse wraps an error of a class's `__init__` in tens of lines of "Does not
+    validate against any of the Union subtypes"; the class's own message is the useful one.
+    """
+    innermost = error
+    while (inner := _inner(innermost)) is not None:
+        innermost = inner
+    traceback = innermost.__traceback__
+    while traceback is not None and traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    if innermost is error or traceback is None:
+        return error
+    frame = traceback.tb_frame
+    if any(part in frame.f_code.co_filename for part in _PARSER_FILES):
+        return error  # the parser's own complaint (a wrong type): keep its message
+    raised_by = frame.f_locals.get("self")
+    if raised_by is not None and len(innermost.args) == 1 and isinstance(innermost.args[0], str):
+        innermost.args = (f"{innermost.args[0]} (raised by {type(raised_by).__qualname__})",)
+    return innermost.with_traceback(None)
+
+
+def _inner(error: BaseException) -> BaseException | None:
+    """The error that `error` reports on (its cause, or a context not suppressed)."""
+    if error.__cause__ is not None:
+        return error.__cause__
+    return None if error.__suppress_context__ else error.__context__
+
 
 def trainer_defaults() -> dict:
     """Attacks need gradients in validation and test, so inference mode is off."""
@@ -34,7 +107,9 @@ def trainer_defaults() -> dict:
         "inference_mode": False,
         "deterministic": "warn",
         "callbacks": [
-            RichProgressBar(leave=True),
+            FiniteTraining(),
+            PreemptionCheckpoint(),
+            PredictionsWriter(),
             ModelCheckpoint(
                 monitor="val/acc", mode="max", save_last=True, filename="best-{epoch}-{step}"
             ),

@@ -8,6 +8,7 @@ without storing generator state.
 """
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import numpy as np
@@ -93,3 +94,14 @@ def seeded_torch_rng(seed: int, *keys: int, device: torch.device | None = None) 
             with torch.cuda.device(device):
                 torch.cuda.manual_seed(derived)
         yield
+
+
+def resolve_seed(seed: int | None) -> int:
+    """`seed`, or the run's global seed when it is None (one seed drives every draw).
+
+    The global seed is the one `lightning.seed_everything` (and so `--seed_everything` of the
+    CLI) exports as PL_GLOBAL_SEED; without one it is 0.
+    """
+    if seed is not None:
+        return int(seed)
+    return int(os.environ.get("PL_GLOBAL_SEED", 0))

@@ -77,7 +77,7 @@ def test_missing_and_wrong_checkpoints_are_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="Train one first"):
         load_classifier(str(tmp_path / "absent.ckpt"))
     (tmp_path / "garbage.ckpt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="not a readable"):
+    with pytest.raises(ValueError, match="not a checkpoint"):
         load_classifier(str(tmp_path / "garbage.ckpt"))
     torch.save({"state_dict": {"encoder.weight": torch.zeros(1)}}, tmp_path / "vae.ckpt")
     with pytest.raises(ValueError, match="not a mixup_robust classifier"):

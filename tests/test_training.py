@@ -39,7 +39,7 @@ def test_mixup_mixes_images_and_labels_by_the_same_per_sample_ratio():
     assert len(set(ratio.tolist())) == 8  # one ratio per sample
 
 
-def test_mixup_per_batch_ratio_and_alpha_zero():
+def test_mixup_per_batch_ratio_and_alpha_zero_is_refused():
     images, labels = batch()
     _, targets = tiny(ratio_per="batch").mix_batch(images, labels, np.random.default_rng(1))
     rng = np.random.default_rng(1)
@@ -48,8 +48,10 @@ def test_mixup_per_batch_ratio_and_alpha_zero():
     differs = labels != labels[partners]
     own = targets[torch.arange(8), labels]
     assert differs.any() and torch.allclose(own[differs], torch.full_like(own[differs], ratio))
-    mixed, targets = tiny(alpha=0.0).mix_batch(images, labels, np.random.default_rng(1))
-    assert torch.equal(mixed, images) and torch.equal(targets, F.one_hot(labels, 4).float())
+    # alpha <= 0 once meant "no mixing" and trained ERM silently; it is refused now.
+    for alpha in (0.0, -1.0):
+        with pytest.raises(ValueError, match="alpha > 0.*ERM"):
+            tiny(alpha=alpha)
 
 
 def test_erm_loss_is_cross_entropy_and_mixup_loss_differs():

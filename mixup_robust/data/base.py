@@ -1,6 +1,7 @@
 """The base DataModule: a small image data set held as uint8 tensors in memory."""
 
 import abc
+import math
 from functools import cached_property
 from typing import Literal
 
@@ -10,6 +11,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from mixup_robust.data.augment import augment_uint8, random_crop, random_horizontal_flip
 from mixup_robust.data.device_resident import device_loader
+from mixup_robust.data.resume import ResumableSampler, resumed_position
+from mixup_robust.seeding import resolve_seed
 
 Arrays = tuple[torch.Tensor, torch.Tensor]
 
@@ -82,7 +85,8 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
         pool_size_per_class: clean images per class in the Mixup Inference pool.
         crop_padding: zero padding (pixels) of the random-crop augmentation; 0 disables it.
         horizontal_flip: random horizontal flips; None uses the data set's default.
-        seed: seed of every random choice above.
+        seed: seed of every random choice above; None follows the run's seed
+            (`seed_everything`).
         num_workers: DataLoader workers (the data is in memory, so 0 is usually best).
         pool_split: where the pool's images come from: 'train' (the training split, never
             validation or test; the default) or 'test' (the whole test split with the
@@ -110,7 +114,7 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
         pool_size_per_class: int = 100,
         crop_padding: int = 4,
         horizontal_flip: bool | None = None,
-        seed: int = 0,
+        seed: int | None = None,
         num_workers: int = 0,
         pool_split: Literal["train", "test"] = "train",
         device_resident: bool = False,
@@ -141,7 +145,7 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
         self.pool_split = pool_split
         self.crop_padding = crop_padding
         self.horizontal_flip = self.flip_allowed if horizontal_flip is None else horizontal_flip
-        self.seed = seed
+        self.seed = resolve_seed(seed)
         self.num_workers = num_workers
         self.device_resident = device_resident
         self.train_batches_seen = 0
@@ -272,9 +276,12 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
             device = device or torch.device("cpu")
             return device_loader(dataset, world_size, rank, self.seed, self.batch_size, device)
         # A seeded DistributedSampler (also for one process): Lightning calls set_epoch on it,
-        # so each epoch's order depends only on (seed, epoch) and resuming reproduces it.
-        sampler = DistributedSampler(
-            dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=self.seed
+        # so each epoch's order depends only on (seed, epoch) and resuming reproduces it; a
+        # run resumed mid-epoch skips the batches it already trained.
+        per_epoch = math.ceil(len(dataset) / world_size) // self.batch_size
+        epoch, done = resumed_position(self.trainer, per_epoch)
+        sampler = ResumableSampler(
+            dataset, world_size, rank, self.seed, skip_epoch=epoch, skip=done * self.batch_size
         )
         # drop_last: a last batch of one image would break batch norm.
         return self._loader(dataset, sampler, self.batch_size, drop_last=True)

@@ -34,7 +34,7 @@ class DigitsDataModule(InMemoryDataModule):
         pool_size_per_class: int = 50,
         crop_padding: int = 1,
         horizontal_flip: bool | None = None,
-        seed: int = 0,
+        seed: int | None = None,
         num_workers: int = 0,
         pool_split: Literal["train", "test"] = "train",
         device_resident: bool = False,

@@ -132,9 +132,25 @@ def open_archive(root: Path) -> Iterator[zipfile.ZipFile | None]:
         yield None
         return
     if not zipfile.is_zipfile(root):
-        raise ValueError(f"ImageFolderDataModule: {root} is a file but not a .zip archive.")
-    with zipfile.ZipFile(root) as archive:
-        yield archive
+        with open(root, "rb") as file:
+            starts_like_zip = file.read(4) == b"PK\x03\x04"
+        if starts_like_zip:  # the local headers are there, the central directory is not
+            raise ValueError(
+                f"ImageFolderDataModule: {root} is a damaged or truncated .zip archive (its end "
+                "is missing: an interrupted download or copy). Copy or download it again."
+            )
+        raise ValueError(
+            f"ImageFolderDataModule: {root} is a file but not a .zip archive; set root to a "
+            "folder with train/ and test/, or to a .zip of one."
+        )
+    try:
+        with zipfile.ZipFile(root) as archive:
+            yield archive
+    except zipfile.BadZipFile as error:  # a member that fails its CRC or header check
+        raise ValueError(
+            f"ImageFolderDataModule: {root} is a damaged .zip archive ({error}). Copy or "
+            "download it again."
+        ) from None
 
 
 def list_image_folder(root: Path, archive: zipfile.ZipFile | None = None) -> Listing:

@@ -50,7 +50,7 @@ class CorruptionEvaluation(MeasurementModule):
         num_classes: int | None = None,
         image_shape: tuple[int, int, int] | None = None,
         output_dir: str | None = None,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
         super().__init__(checkpoint, num_classes, image_shape, output_dir, seed)
         self.save_hyperparameters()

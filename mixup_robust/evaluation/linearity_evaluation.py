@@ -49,7 +49,7 @@ class LocalLinearityEvaluation(MeasurementModule):
         num_classes: int | None = None,
         image_shape: tuple[int, int, int] | None = None,
         output_dir: str | None = None,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
         super().__init__(checkpoint, num_classes, image_shape, output_dir, seed)
         self.save_hyperparameters()

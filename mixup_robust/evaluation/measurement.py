@@ -11,8 +11,15 @@ from rich.table import Table
 from torch import nn
 
 from mixup_robust.evaluation.checkpoint import load_classifier
-from mixup_robust.evaluation.reports import refuse_overwrite, write_atomically, write_results
+from mixup_robust.evaluation.reports import (
+    CONFIG_FILE,
+    log_records,
+    refuse_overwrite,
+    staged_run_files,
+    write_results,
+)
 from mixup_robust.precision import refuse_reduced_precision
+from mixup_robust.seeding import resolve_seed
 
 
 class MeasurementModule(L.LightningModule):
@@ -27,7 +34,7 @@ class MeasurementModule(L.LightningModule):
         num_classes: classes of the data (linked by the CLI; checked against the checkpoint).
         image_shape: (C, H, W) of the data (linked; checked against the checkpoint).
         output_dir: where results go; default: the run's log directory.
-        seed: seed of the measurement's random draws.
+        seed: seed of the measurement's random draws; None follows the run's seed.
     """
 
     def __init__(
@@ -36,16 +43,17 @@ class MeasurementModule(L.LightningModule):
         num_classes: int | None = None,
         image_shape: tuple[int, int, int] | None = None,
         output_dir: str | None = None,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         self.checkpoint = checkpoint
         self.expected = {"num_classes": num_classes, "image_shape": image_shape}
         self.output_dir = output_dir
-        self.seed = seed
+        self.seed = resolve_seed(seed)
         self.classifier: nn.Module | None = None
         self.trained: dict = {}
         self.results: list[dict] = []
+        self._run_dirs: tuple[Path, bool] = (Path(output_dir or "."), True)
 
     def setup(self, stage: str) -> None:
         if self._trainer is not None:  # before loading anything: bf16 would be silently ignored
@@ -54,8 +62,25 @@ class MeasurementModule(L.LightningModule):
             classifier, self.trained = load_classifier(self.checkpoint)
             self.check_matches_data(self.trained)
             self.classifier = classifier.eval().requires_grad_(False)
+        # trainer.log_dir is a collective under DDP (a broadcast): read it here, on every
+        # rank, never from rank-0-only code such as `report`.
+        self._run_dirs = self._find_run_dirs()
         if stage == "test" and self.trainer.is_global_zero:
-            refuse_overwrite(self.results_dir)
+            refuse_overwrite(self.results_dir, self._config_is_ours)
+
+    def _find_run_dirs(self) -> tuple[Path, bool]:
+        """The results directory, and whether this module writes config.yaml into it.
+
+        Lightning's SaveConfigCallback writes this run's config.yaml into its fresh log
+        directory; only elsewhere (an `output_dir`) does this module write it.
+        """
+        trainer = self.trainer
+        log_dir = trainer.log_dir
+        results = Path(self.output_dir or log_dir or trainer.default_root_dir)
+        lightning_writes = log_dir is not None and any(
+            isinstance(c, SaveConfigCallback) for c in trainer.callbacks
+        )
+        return results, not (lightning_writes and results.resolve() == Path(log_dir).resolve())
 
     def check_matches_data(self, hparams: dict) -> None:
         """Raises if the checkpoint's classes or image shape differ from the data's."""
@@ -69,18 +94,28 @@ class MeasurementModule(L.LightningModule):
 
     @property
     def results_dir(self) -> Path:
-        if self.output_dir is not None:
-            return Path(self.output_dir)
-        return Path(self.trainer.log_dir or self.trainer.default_root_dir)
+        """Where results go (`output_dir`, else the run's log directory); known after setup."""
+        return self._run_dirs[0]
+
+    @property
+    def _config_is_ours(self) -> bool:
+        return self._run_dirs[1]
 
     @rank_zero_only
     def report(self, records: list[dict]) -> None:
-        """Writes the records, the resolved config and figures; prints the table."""
-        write_results(self.results_dir, records)
+        """Writes the records, the resolved config and figures together; prints the table.
+
+        The files appear in the results directory together or not at all (see
+        `staged_run_files`); every record is also logged to the trainer's loggers.
+        """
         config = self._resolved_config()
-        if config is not None and not (self.results_dir / "config.yaml").exists():
-            write_atomically(self.results_dir / "config.yaml", config)
-        self.draw(self.results_dir)
+        with staged_run_files(self.results_dir, self._config_is_ours) as stage:
+            write_results(stage, records)
+            self.write_extra(stage)
+            if config is not None and self._config_is_ours:
+                (stage / CONFIG_FILE).write_text(config)
+            self.draw(stage)
+        log_records(self._trainer.loggers if self._trainer else [], records)
         self.show(records)
 
     def show(self, records: list[dict]) -> None:
@@ -95,6 +130,9 @@ class MeasurementModule(L.LightningModule):
         for record in records:
             table.add_row(*[str(value) for value in record.values()])
         return table
+
+    def write_extra(self, directory: Path) -> None:
+        """Writes further files of the run beside the results (none by default)."""
 
     def draw(self, directory: Path) -> None:
         """Draws figures from the written results (none by default)."""

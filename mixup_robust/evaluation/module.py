@@ -12,6 +12,8 @@ from mixup_robust.defenses import ClassPool, Defense, NoDefense
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.evaluation.metrics import cell_metrics, detection_scores, update_cell
 from mixup_robust.evaluation.plots import draw_all
+from mixup_robust.evaluation.predictions import prediction_columns
+from mixup_robust.evaluation.progress import AttackProgress
 from mixup_robust.evaluation.reports import print_table
 from mixup_robust.evaluation.sweep import ParameterSweep
 from mixup_robust.evaluation.trials import (
@@ -67,7 +69,7 @@ class DefenseEvaluation(MeasurementModule):
         num_classes: int | None = None,
         image_shape: tuple[int, int, int] | None = None,
         output_dir: str | None = None,
-        seed: int = 0,
+        seed: int | None = None,
         trials: int = 1,
     ) -> None:
         super().__init__(checkpoint, num_classes, image_shape, output_dir, seed)
@@ -87,6 +89,7 @@ class DefenseEvaluation(MeasurementModule):
         self.plots = plots
         self.detection_on = detection_on
         self.attacks = list(attacks or [])
+        self.progress = AttackProgress()
         _check_unique("defense", [d.name for d in self.defenses])
         _check_unique("attack", [CLEAN] + [a.name for a in self.attacks])
 
@@ -118,21 +121,30 @@ class DefenseEvaluation(MeasurementModule):
         return f"defense{defense}_attack{attack}" + (f"_trial{trial}" if trial else "")
 
     # ------------------------------------------------------------------ test loop
+    def on_test_start(self) -> None:
+        units = 1 + sum(
+            1 if a.threat_model == "oblivious" else len(self.defenses) for a in self.attacks
+        )
+        self.progress.start(self.trainer, units * self.trials)
+
     def test_step(self, batch: tuple, batch_idx: int) -> None:
         images, labels, sample_index = batch
         check_images(images)
         for trial in range(self.trials):
             with defense_trial(self.defenses, trial):
                 self._test_trial(trial, images, labels, sample_index)
+        self.progress.end_batch(batch_idx)
 
     def _test_trial(self, trial: int, images, labels, sample_index) -> None:
         """Every defense under every attack on one batch, with one trial's draws."""
         clean = self._score_defenses(0, images, labels, sample_index, trial=trial)
+        self.progress.advance("clean")
         for number, attack in enumerate(self.attacks, start=1):
             require_gradients("DefenseEvaluation")
             if attack.threat_model == "oblivious":
                 adversarial = self._craft(attack, number, images, labels, sample_index, trial=trial)
                 self._score_defenses(number, adversarial, labels, sample_index, *clean, trial=trial)
+                self.progress.advance(attack.name)
                 continue
             for defense_number, defense in enumerate(self.defenses):
                 adversarial = self._craft(
@@ -147,6 +159,7 @@ class DefenseEvaluation(MeasurementModule):
                     trial=trial,
                     only=defense_number,
                 )
+                self.progress.advance(f"{attack.name} on {defense.name}")
 
     def _craft(self, attack, number, images, labels, sample_index, trial=0, defense=None):
         """One attack on one batch: against the bare classifier, or adaptively on `defense`."""
@@ -197,14 +210,24 @@ class DefenseEvaluation(MeasurementModule):
                 update_cell(metrics, log_probs, labels, detection)
         return scores, correct
 
+    def predict_step(self, batch: tuple, batch_idx: int) -> dict[str, torch.Tensor]:
+        """Per clean sample: each defense's prediction and confidence (`cli.py predict`)."""
+        images, labels, sample_index = batch
+        check_images(images)
+        columns = {"index": sample_index, "label": labels}
+        with torch.no_grad():
+            for defense in self.defenses:
+                columns |= prediction_columns(f"{defense.name} ", defense(images, sample_index))
+        return columns
+
     def on_test_epoch_end(self) -> None:
+        self.progress.stop()
         per_trial = [self._records(trial) for trial in range(self.trials)]
         self.results = per_trial[0] if self.trials == 1 else summarize_trials(per_trial)
         for metrics in self.metrics.values():
             metrics.reset()
+        self._per_trial = per_trial
         self.report(self.results)
-        if self.trials > 1 and self.trainer.is_global_zero:
-            write_trials(self.results_dir, per_trial)
 
     def _records(self, trial: int = 0) -> list[dict]:
         records = []
@@ -231,6 +254,11 @@ class DefenseEvaluation(MeasurementModule):
 
     def show(self, records: list[dict]) -> None:
         print_table(records)
+
+    def write_extra(self, directory: Path) -> None:
+        """trials.csv with every trial's records, when there are several trials."""
+        if self.trials > 1:
+            write_trials(directory, self._per_trial)
 
     def draw(self, directory: Path) -> None:
         if self.plots:

@@ -1,16 +1,22 @@
 """Result files and tables of an evaluation, written once and atomically."""
 
+import contextlib
 import csv
 import io
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from mixup_robust.filemodes import umask_mode
+
 RESULT_FILES = ("results.json", "results.csv", "trials.csv")
+CONFIG_FILE = "config.yaml"
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -20,20 +26,58 @@ def write_atomically(path: Path, text: str) -> None:
     try:
         with os.fdopen(handle, "w") as file:
             file.write(text)
+        os.chmod(temporary, umask_mode())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
 
 
-def refuse_overwrite(directory: Path) -> None:
-    """Raises if an earlier evaluation's results are already in `directory`."""
-    existing = [name for name in RESULT_FILES if (directory / name).exists()]
+def run_files_in(directory: Path, config_is_ours: bool = True) -> list[str]:
+    """The files of an earlier run's results in `directory` (results, config, figures).
+
+    Args:
+        directory: the results directory.
+        config_is_ours: whether a config.yaml there would be another run's; False where
+            Lightning wrote this run's own config.yaml into its fresh log directory.
+    """
+    names = [*RESULT_FILES, *([CONFIG_FILE] if config_is_ours else [])]
+    found = [name for name in names if (directory / name).exists()]
+    return found + sorted(path.name for path in directory.glob("*.png"))
+
+
+def refuse_overwrite(directory: Path, config_is_ours: bool = True) -> None:
+    """Raises if `directory` holds any file of an earlier run's results."""
+    existing = run_files_in(directory, config_is_ours)
     if existing:
         raise FileExistsError(
-            f"{directory} already holds results of an earlier run ({', '.join(existing)}). "
-            "Choose another model.init_args.output_dir, or move those files away."
+            f"{directory} already holds files of an earlier run ({', '.join(existing)}). "
+            "The results, config and figures of one run are written together, never mixed "
+            "with another's: choose another model.init_args.output_dir (or leave it unset "
+            "for a fresh log directory), or move that directory away."
         )
+
+
+@contextlib.contextmanager
+def staged_run_files(directory: Path, config_is_ours: bool = True) -> Iterator[Path]:
+    """A private folder to write one run's files into; they appear in `directory` together.
+
+    Nothing is visible in `directory` until the block succeeds; then each file is renamed in,
+    results.json last, so results.json present means every file of the run is. On any error
+    the staged files are removed and `directory` is as before.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    refuse_overwrite(directory, config_is_ours)
+    stage = Path(tempfile.mkdtemp(dir=directory, prefix=".staging-"))
+    try:
+        yield stage
+        refuse_overwrite(directory, config_is_ours)  # another process may have written since
+        staged = sorted(stage.iterdir(), key=lambda path: path.name == "results.json")
+        for path in staged:
+            os.chmod(path, umask_mode())
+            os.replace(path, directory / path.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def records_to_csv(records: list[dict]) -> str:
@@ -48,10 +92,9 @@ def records_to_csv(records: list[dict]) -> str:
 
 
 def write_results(directory: Path, records: list[dict]) -> None:
-    """results.json (a list of records) and results.csv, never over an earlier run's files."""
-    refuse_overwrite(directory)
-    write_atomically(directory / "results.json", json.dumps(records, indent=2) + "\n")
-    write_atomically(directory / "results.csv", records_to_csv(records))
+    """results.json (a list of records) and results.csv into a staging folder."""
+    (directory / "results.json").write_text(json.dumps(records, indent=2) + "\n")
+    (directory / "results.csv").write_text(records_to_csv(records))
 
 
 def results_table(
@@ -85,3 +128,28 @@ def print_table(records: list[dict], console: Console | None = None) -> None:
         table = results_table(records, field, title)
         if table is not None:
             console.print(table)
+
+
+def record_metrics(records: list[dict]) -> dict[str, float]:
+    """The numbers of the records as flat metrics, keyed `<its text fields>/<field>`.
+
+    e.g. `MI-OL/PGD-10/accuracy` (defense and attack where the records have them); the
+    checkpoint path is never part of a key.
+    """
+    metrics = {}
+    for record in records:
+        keys = ("defense", "attack") if "defense" in record and "attack" in record else record
+        texts = [record[k] for k in keys if isinstance(record[k], str) and k != "checkpoint"]
+        prefix = "/".join(texts)
+        for field, value in record.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                metrics[f"{prefix}/{field}" if prefix else field] = float(value)
+    return metrics
+
+
+def log_records(loggers: list, records: list[dict]) -> None:
+    """Logs every record to the Lightning loggers (CSV, TensorBoard ...) as well as the files."""
+    metrics = record_metrics(records)
+    for logger in loggers:
+        logger.log_metrics(metrics, step=0)
+        logger.save()

@@ -16,7 +16,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from mixup_robust.attacks import Attack
 from mixup_robust.nets import Normalize
 from mixup_robust.precision import full_precision, to_channels_last
-from mixup_robust.seeding import numpy_rng, seeded_torch_rng
+from mixup_robust.seeding import numpy_rng, resolve_seed, seeded_torch_rng
 
 ONE_CYCLE_START = 1 / 25
 """The one-cycle schedule starts at lr / 25 (PyTorch's OneCycleLR default)."""
@@ -106,7 +106,8 @@ class ClassifierModule(L.LightningModule, abc.ABC):
         warmup_fraction: share of the training steps spent warming up (onecycle only).
         val_attack: if set, validation also reports accuracy under this attack (val/robust_acc).
         val_attack_batches: how many validation batches the attack runs on (it is slow).
-        seed: seed of the method's random draws (mixup ratios, partners, attack starts).
+        seed: seed of the method's random draws (mixup ratios, partners, attack starts);
+            None follows the run's seed (`seed_everything`).
         channels_last: store the classifier's weights and inputs channels-last (NHWC): faster
             convolutions on tensor-core GPUs; the same values, so results do not change
             beyond float rounding. Works on CPU too (oneDNN).
@@ -133,7 +134,7 @@ class ClassifierModule(L.LightningModule, abc.ABC):
         warmup_fraction: float = 0.2,
         val_attack: Attack | None = None,
         val_attack_batches: int = 2,
-        seed: int = 0,
+        seed: int | None = None,
         channels_last: bool = False,
         compile: bool = False,
         compile_backend: str = "inductor",
@@ -142,11 +143,12 @@ class ClassifierModule(L.LightningModule, abc.ABC):
         if not 0 < warmup_fraction < 1:
             raise ValueError(f"warmup_fraction={warmup_fraction} must lie in (0, 1).")
         self.save_hyperparameters()
+        self.hparams.seed = resolve_seed(seed)  # the checkpoint records the seed used
         self.classifier = build_classifier(net, num_classes, image_shape, mean, std)
         self.num_classes = num_classes
         self.val_attack = val_attack
         self.val_attack_batches = val_attack_batches
-        self.seed = seed
+        self.seed = self.hparams.seed
         self.channels_last = channels_last
         self.compile_backend = compile_backend if compile else None
         accuracy = MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro")})
@@ -216,8 +218,27 @@ class ClassifierModule(L.LightningModule, abc.ABC):
         self.log_dict(self.test_metrics.compute())
         self.test_metrics.reset()
 
-    def predict_step(self, batch: tuple, batch_idx: int) -> torch.Tensor:
-        return self(batch[0]).argmax(dim=1)
+    def predict_step(self, batch: tuple, batch_idx: int) -> dict[str, torch.Tensor]:
+        """Per sample: index, label, predicted class and its softmax probability."""
+        images, labels, indices = batch
+        confidence, prediction = torch.softmax(self(images), dim=1).max(dim=1)
+        return {
+            "index": indices, "label": labels, "prediction": prediction, "confidence": confidence
+        }  # fmt: skip
+
+    # Schedules whose shape depends on the run's length (not multistep or constant) are
+    # stretched over trainer.max_epochs; resuming them under another length would continue
+    # a different curve (a finished cosine would train on at lr 0), so that is refused.
+    LENGTH_FREE_SCHEDULES = ("multistep", "constant")
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["schedule_max_epochs"] = self.trainer.max_epochs
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        trainer = self._trainer
+        if trainer is None or trainer.state.fn != "fit":
+            return  # loading weights for evaluation: the schedule plays no part
+        check_schedule_length(self.hparams.schedule, checkpoint, trainer.max_epochs)
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -261,3 +282,22 @@ class ClassifierModule(L.LightningModule, abc.ABC):
             )
         factor = OneCycleFactor(int(total_steps), self.hparams.warmup_fraction)
         return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def check_schedule_length(schedule: str, checkpoint: dict, max_epochs: int | None) -> None:
+    """Raises if a length-dependent schedule is resumed with another `trainer.max_epochs`."""
+    if schedule in ClassifierModule.LENGTH_FREE_SCHEDULES:
+        return
+    planned = checkpoint.get("schedule_max_epochs")
+    if planned is None:  # checkpoints written before the length was recorded
+        states = checkpoint.get("lr_schedulers") or [{}]
+        planned = states[0].get("T_max")
+    if planned is None or planned == max_epochs:
+        return
+    raise ValueError(
+        f"The checkpoint's {schedule!r} learning-rate schedule was laid out over "
+        f"trainer.max_epochs={planned}, but this run has max_epochs={max_epochs}. Resuming "
+        f"would follow the old curve (beyond epoch {planned} a cosine trains at lr 0). Resume "
+        f"with --trainer.max_epochs {planned}, or, to train longer, start a new run with the "
+        "longer max_epochs (or use schedule: multistep, which does not depend on the length)."
+    )

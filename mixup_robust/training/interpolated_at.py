@@ -23,6 +23,7 @@ from mixup_robust.training.adversarial_training import (
 )
 from mixup_robust.training.base import ClassifierModule
 from mixup_robust.training.inner_attack import InnerPGD
+from mixup_robust.training.mixup import check_alpha
 
 Mixing = tuple[torch.Tensor, torch.Tensor]
 """One mixup draw: the ratio of each sample (B,) and its partner's index (B,)."""
@@ -82,7 +83,7 @@ class InterpolatedAT(ClassifierModule):
     ) -> None:
         super().__init__(net, **kwargs)
         check_attack_labels(attack_labels)
-        self.alpha = alpha
+        self.alpha = check_alpha(alpha)
         self.ratio_per = ratio_per
         self.share_mixing = share_mixing
         self.joint_forward = joint_forward

@@ -17,6 +17,21 @@ from mixup_robust.mixing import (
 from mixup_robust.training.base import ClassifierModule
 
 
+def check_alpha(alpha: float) -> float:
+    """Returns alpha, or raises unless it is a valid Beta parameter (alpha > 0).
+
+    The mixup code's convention that alpha <= 0 means "no mixing" would silently train ERM
+    under a mixup config; no mixing is the ERM method, chosen by name.
+    """
+    if not alpha > 0:
+        raise ValueError(
+            f"alpha={alpha}: the mixup ratio is drawn from Beta(alpha, alpha), which needs "
+            "alpha > 0 (1.0 in the MI paper). For training without mixing use "
+            "mixup_robust.training.ERM."
+        )
+    return alpha
+
+
 class Mixup(ClassifierModule):
     """Soft-target cross-entropy on lambda x_i + (1 - lambda) x_j, lambda ~ Beta(alpha, alpha).
 
@@ -35,7 +50,7 @@ class Mixup(ClassifierModule):
         **kwargs,
     ) -> None:
         super().__init__(net, **kwargs)
-        self.alpha = alpha
+        self.alpha = check_alpha(alpha)
         self.ratio_per = ratio_per
 
     def draw_pairs(

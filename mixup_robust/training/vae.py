@@ -22,7 +22,7 @@ from torchvision.utils import save_image
 from mixup_robust.attacks.budget import Budget, parse_budget
 from mixup_robust.nets.vae import VAE
 from mixup_robust.precision import full_precision
-from mixup_robust.seeding import seeded_torch_rng
+from mixup_robust.seeding import resolve_seed, seeded_torch_rng
 
 
 def gaussian_kernel(a: torch.Tensor, b: torch.Tensor, scale: float) -> torch.Tensor:
@@ -87,10 +87,11 @@ class MMDVAE(L.LightningModule):
         image_shape: tuple[int, int, int] = (3, 32, 32),
         mean: tuple[float, ...] | None = None,
         std: tuple[float, ...] | None = None,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        self.hparams.seed = resolve_seed(seed)  # None follows the run's seed
         channels, height, width_px = image_shape
         if height != width_px:
             raise ValueError(f"The VAE needs square images, got {height}x{width_px}.")

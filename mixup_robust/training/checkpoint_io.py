@@ -1,0 +1,48 @@
+"""Checkpoint files written atomically in their own directory, readable as the umask allows."""
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.fabric.utilities.cloud_io import get_filesystem
+from lightning.fabric.utilities.types import _PATH
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from mixup_robust.filemodes import umask_mode
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Saves a local checkpoint to a temporary file beside it, then renames it into place.
+
+    Lightning's own save goes through an fsspec transaction whose temporary file lives in the
+    system temp folder; when that is another file system than the run (a node-local /tmp and
+    a shared cluster disk), the final move is a copy, and a job killed during it leaves a
+    truncated `last.ckpt`. A rename within one directory is atomic: a kill at any moment
+    leaves either the previous checkpoint or the new one. The data is fsynced before the
+    rename, and the file gets the umask's mode (a temporary file would stay 0600, unreadable
+    by collaborators). Remote paths (s3://, ...) keep Lightning's behaviour.
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None
+    ) -> None:
+        protocol = get_filesystem(path).protocol
+        local = "file" in (protocol if isinstance(protocol, tuple) else (protocol,))
+        if storage_options is not None or not local:
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                torch.save(checkpoint, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.chmod(temporary, umask_mode())
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return None
