@@ -324,3 +324,33 @@ def test_predict_under_ddp_writes_every_sample_once(digits_checkpoint, tmp_path)
         assert done.returncode == 0, done.stderr[-3000:]
         tables[devices] = (output / "predictions.csv").read_text()
     assert tables[1] == tables[2] and len(tables[1].splitlines()) == 60 + 1
+
+
+class _FakeStrategy:
+    @staticmethod
+    def reduce_boolean_decision(decision: bool, all: bool = True) -> bool:  # noqa: A002
+        return decision
+
+
+class _FakeLoopTrainer:
+    current_epoch, global_step, optimizers = 2, 0, []
+    strategy = _FakeStrategy()
+
+
+def test_a_deferred_loss_check_names_the_first_non_finite_step():
+    guard, trainer = FiniteTraining(every_n_steps=4), _FakeLoopTrainer()
+    losses = [1.0, 0.5, float("nan"), 2.0]
+    for batch_idx, loss in enumerate(losses[:3]):
+        trainer.global_step = batch_idx
+        guard.on_train_batch_end(trainer, None, torch.tensor(loss), None, batch_idx)
+    # Nothing read yet (no sync): the fourth step reads all four and names the third.
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2, batch 2 \(optimizer step 2\)"):
+        guard.on_train_batch_end(trainer, None, torch.tensor(losses[3]), None, 3)
+
+
+def test_a_checkpoint_save_reads_the_pending_losses_first():
+    guard, trainer = FiniteTraining(every_n_steps=50), _FakeLoopTrainer()
+    guard.on_train_batch_end(trainer, None, torch.tensor(float("inf")), None, 0)
+    checkpoint = {"state_dict": {"w": torch.ones(2)}}
+    with pytest.raises(NonFiniteLossError, match="batch 0"):
+        guard.on_save_checkpoint(trainer, None, checkpoint)

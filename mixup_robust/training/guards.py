@@ -1,7 +1,5 @@
 """Training stops at the first non-finite loss and never writes non-finite weights."""
 
-import math
-
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
@@ -28,24 +26,65 @@ def _loss_of(outputs) -> torch.Tensor | None:
 class FiniteTraining(Callback):
     """Stops training at the first non-finite loss; refuses to save non-finite weights.
 
-    The check runs after every training batch. Under DDP the ranks agree on it (one small
-    all-reduce), so every rank stops at the same step instead of the others hanging. A
+    Every training step's loss is checked. On a GPU, reading a loss on the host waits for
+    the step to finish (a host-device sync per step, which costs throughput at millisecond
+    steps), so the losses are kept on the device and read together every `every_n_steps`
+    steps, at each epoch's end and before every checkpoint; the error still names the first
+    non-finite step. On the CPU the check is free and runs every step. Under DDP the ranks
+    agree on it (one small all-reduce per check), so every rank stops at the same step. A
     checkpoint whose weights are not finite is never written, so neither `last.ckpt` nor a
     "best" checkpoint can hold a diverged model: the last one on disk is the last finite state.
+
+    Args:
+        every_n_steps: steps between two reads of the losses; None: every step on the CPU,
+            every 50 steps on an accelerator.
     """
+
+    def __init__(self, every_n_steps: int | None = None) -> None:
+        if every_n_steps is not None and every_n_steps < 1:
+            raise ValueError(f"every_n_steps={every_n_steps} must be at least 1.")
+        self.every_n_steps = every_n_steps
+        self._pending: list[tuple[torch.Tensor, int, int, int]] = []
+
+    def _interval(self, loss: torch.Tensor) -> int:
+        if self.every_n_steps is not None:
+            return self.every_n_steps
+        return 1 if loss.device.type == "cpu" else 50
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int
     ) -> None:
         loss = _loss_of(outputs)
-        finite = loss is None or bool(torch.isfinite(loss.detach()).all())
+        if loss is None:
+            return
+        step = (loss.detach().float().mean(), trainer.current_epoch, batch_idx, trainer.global_step)
+        self._pending.append(step)
+        if len(self._pending) >= self._interval(loss):
+            self.check(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.check(trainer)
+
+    def check(self, trainer: L.Trainer) -> None:
+        """Reads the pending losses (one sync) and raises at the first non-finite one."""
+        pending, self._pending = self._pending, []
+        if not pending:  # ranks step in lockstep, so every rank skips the all-reduce alike
+            return
+        finite_each = torch.isfinite(torch.stack([entry[0] for entry in pending]))
+        finite = bool(finite_each.all())
         if trainer.strategy.reduce_boolean_decision(finite, all=True):
             return
-        value = float(loss.detach().float().mean()) if loss is not None else math.nan
+        if finite:  # another rank diverged; this one stops with it
+            raise NonFiniteLossError(
+                "The training loss became NaN or infinite on another process; training stops "
+                "on every process. See that process's error for the step and the causes."
+            )
+        first = int((~finite_each).nonzero()[0])
+        value, epoch, batch_idx, global_step = pending[first]
         lr = ", ".join(f"{group['lr']:g}" for o in trainer.optimizers for group in o.param_groups)
         raise NonFiniteLossError(
-            f"The training loss is {value} at epoch {trainer.current_epoch}, batch {batch_idx} "
-            f"(optimizer step {trainer.global_step}); training stops here and writes no "
+            f"The training loss is {float(value)} at epoch {epoch}, batch {batch_idx} "
+            f"(optimizer step {global_step}); training stops here and writes no "
             "checkpoint of this state. Likely causes: a learning rate too high for this model "
             f"(now {lr}; lower model.init_args.lr), an unstable loss setting (e.g. a huge "
             "loss weight), or non-finite input data. The last checkpoint on disk "
@@ -55,6 +94,7 @@ class FiniteTraining(Callback):
     def on_save_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict
     ) -> None:
+        self.check(trainer)
         broken = non_finite_entries(checkpoint.get("state_dict", {}))
         if broken:
             raise NonFiniteWeightsError(
