@@ -7,12 +7,14 @@ from mixup_robust.attacks.budget import parse_budget
 from mixup_robust.attacks.fgsm import FGSM
 from mixup_robust.attacks.pgd import PGD
 from mixup_robust.attacks.spsa import SPSA
+from mixup_robust.attacks.square import Square
 
 __all__ = [
     "EOTPGD",
     "FGSM",
     "PGD",
     "SPSA",
+    "Square",
     "Attack",
     "AutoAttack",
     "FreshDraws",

@@ -51,6 +51,8 @@ class AutoAttack(Attack):
         norm: 'Linf' or 'L2'.
         steps: iterations of APGD, APGD-T and FAB (100 in the reference AutoAttack).
         n_target_classes: target classes tried by APGD-T and FAB-T (9 in the reference).
+        eot_iter: gradient draws averaged per step by the 'rand' version's APGD (20 in the
+            reference); None keeps the reference. Lower it only to fit a budget, and say so.
         name: label in result tables; defaults to "AutoAttack", with version and norm if not
             the standard L-inf ones.
         threat_model: 'oblivious' or 'adaptive'.
@@ -63,6 +65,7 @@ class AutoAttack(Attack):
         norm: Norm = "Linf",
         steps: int = 100,
         n_target_classes: int = 9,
+        eot_iter: int | None = None,
         name: str | None = None,
         threat_model: str = "oblivious",
     ) -> None:
@@ -80,6 +83,9 @@ class AutoAttack(Attack):
         self.norm = norm
         self.steps = steps
         self.n_target_classes = n_target_classes
+        if eot_iter is not None and (eot_iter < 1 or version != "rand"):
+            raise ValueError(f"eot_iter={eot_iter}; set it (>= 1) for version 'rand' only.")
+        self.eot_iter = eot_iter
 
     def default_name(self) -> str:
         details = [part for part in (self.version, self.norm) if part not in ("standard", "Linf")]
@@ -101,6 +107,8 @@ class AutoAttack(Attack):
         for sub_attack in attack._autoattack.attacks:
             if not isinstance(sub_attack, torchattacks.Square):
                 sub_attack.steps = self.steps
+            if self.eot_iter is not None:
+                sub_attack.eot_iter = self.eot_iter
         # APGD and FAB call backward(), which fills the parameters' .grad: restored below.
         grads = {parameter: parameter.grad for parameter in model.parameters()}
         devices = [images.device] if images.device.type == "cuda" else []
@@ -115,4 +123,5 @@ class AutoAttack(Attack):
         return {
             "eps": self.eps, "version": self.version, "norm": self.norm, "steps": self.steps,
             "n_target_classes": self.n_target_classes,
+            **({} if self.eot_iter is None else {"eot_iter": self.eot_iter}),
         }  # fmt: skip

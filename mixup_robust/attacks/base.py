@@ -35,6 +35,10 @@ class Attack(abc.ABC):
             scored on every defense) or 'adaptive' (crafted against each defended model).
     """
 
+    # False for query-only attacks (Square, SPSA): the audit's red flags compare them with the
+    # gradient-based ones.
+    uses_gradients: bool = True
+
     def __init__(self, name: str | None = None, threat_model: str = "oblivious") -> None:
         if threat_model not in THREAT_MODELS:
             raise ValueError(f"threat_model={threat_model!r}; choose one of {THREAT_MODELS}.")

@@ -36,6 +36,8 @@ class SPSA(Attack):
         threat_model: 'oblivious' or 'adaptive'.
     """
 
+    uses_gradients = False  # finite differences of outputs only
+
     def __init__(
         self,
         eps: Budget = "8/255",

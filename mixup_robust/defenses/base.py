@@ -36,6 +36,9 @@ class Defense(nn.Module):
     needs_pool: bool = False
     chunk_size: int | None = None
     """Images per forward pass of the defenses that batch executions; None: from memory."""
+    # Whether outputs depend on random draws (the audit repeats randomized defenses over
+    # seeds). True unless a defense declares otherwise, so an unknown one is never under-tested.
+    randomized: bool = True
 
     def __init__(self, name: str | None = None) -> None:
         super().__init__()
@@ -120,6 +123,8 @@ class Defense(nn.Module):
 
 class NoDefense(Defense):
     """The bare classifier: log-softmax of its logits."""
+
+    randomized = False
 
     def default_name(self) -> str:
         return "none"

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from torch import nn
 
-from mixup_robust.evaluation.checkpoint import load_classifier
+from mixup_robust.evaluation.external import ExternalClassifier, load_any_classifier
 from mixup_robust.evaluation.reports import (
     CONFIG_FILE,
     log_records,
@@ -23,14 +23,15 @@ from mixup_robust.seeding import resolve_seed
 
 
 class MeasurementModule(L.LightningModule):
-    """Loads a classifier from a training checkpoint and writes its measurements once.
+    """Loads a classifier (our checkpoint or your own model) and writes its measurements once.
 
     Subclasses fill `self.results` in `on_test_epoch_end` and call `report`, and may override
     `table` and `draw`. Results go to results.json and results.csv (atomically; an earlier
     run's files are never overwritten), with the CLI's resolved config beside them.
 
     Args:
-        checkpoint: training checkpoint of the classifier (`<run>/checkpoints/last.ckpt`).
+        checkpoint: training checkpoint of the classifier (`<run>/checkpoints/last.ckpt`), or
+            an `ExternalClassifier` (a model this project did not train).
         num_classes: classes of the data (linked by the CLI; checked against the checkpoint).
         image_shape: (C, H, W) of the data (linked; checked against the checkpoint).
         output_dir: where results go; default: the run's log directory.
@@ -39,7 +40,7 @@ class MeasurementModule(L.LightningModule):
 
     def __init__(
         self,
-        checkpoint: str,
+        checkpoint: str | ExternalClassifier,
         num_classes: int | None = None,
         image_shape: tuple[int, int, int] | None = None,
         output_dir: str | None = None,
@@ -59,7 +60,9 @@ class MeasurementModule(L.LightningModule):
         if self._trainer is not None:  # before loading anything: bf16 would be silently ignored
             refuse_reduced_precision(self._trainer.precision, type(self).__name__)
         if self.classifier is None:
-            classifier, self.trained = load_classifier(self.checkpoint)
+            classifier, self.trained = load_any_classifier(
+                self.checkpoint, self.expected["image_shape"]
+            )
             self.check_matches_data(self.trained)
             self.classifier = classifier.eval().requires_grad_(False)
         # trainer.log_dir is a collective under DDP (a broadcast): read it here, on every

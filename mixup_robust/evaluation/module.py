@@ -9,6 +9,7 @@ from torch import nn
 
 from mixup_robust.attacks import Attack
 from mixup_robust.defenses import ClassPool, Defense, NoDefense
+from mixup_robust.evaluation.external import ExternalClassifier
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.evaluation.metrics import cell_metrics, detection_scores, update_cell
 from mixup_robust.evaluation.plots import draw_all
@@ -38,7 +39,8 @@ class DefenseEvaluation(MeasurementModule):
     synced over ranks, so under DDP each test sample counts exactly once.
 
     Args:
-        checkpoint: training checkpoint of the classifier (`<run>/checkpoints/last.ckpt`).
+        checkpoint: training checkpoint of the classifier (`<run>/checkpoints/last.ckpt`), or
+            an `ExternalClassifier` (bring your own model).
         defenses: defenses to score; 'none' (the bare classifier) is added first if absent.
         attacks: attacks to craft; clean accuracy is always reported.
         sweeps: defenses scored at every value of one parameter (e.g. MI-OL's mixup_ratio).
@@ -60,7 +62,7 @@ class DefenseEvaluation(MeasurementModule):
 
     def __init__(
         self,
-        checkpoint: str,
+        checkpoint: str | ExternalClassifier,
         defenses: list[Defense] | None = None,
         attacks: list[Attack] | None = None,
         sweeps: list[ParameterSweep] | None = None,

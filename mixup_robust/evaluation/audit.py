@@ -1,0 +1,230 @@
+"""DefenseAudit: the strongest attack on each defense, per-sample worst case, error bars, flags.
+
+`python cli.py test --config configs/eval/audit.yaml` (CIFAR-10) or
+`configs/quickstart/audit.yaml` (digits). See docs/audit.md.
+"""
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchmetrics import Metric
+
+from mixup_robust.attacks import EOTPGD, Attack
+from mixup_robust.defenses import ClassPool, Defense, NoDefense
+from mixup_robust.evaluation.audit_ladder import Ladder
+from mixup_robust.evaluation.audit_output import audit_markdown, draw_audit, print_audit
+from mixup_robust.evaluation.audit_report import AuditSummary, summarize
+from mixup_robust.evaluation.external import ExternalClassifier
+from mixup_robust.evaluation.measurement import MeasurementModule, check_images
+from mixup_robust.evaluation.red_flags import RedFlagThresholds
+from mixup_robust.evaluation.reports import write_atomically
+from mixup_robust.seeding import derive_seed, keyed_uniform
+from mixup_robust.training.base import require_gradients
+
+_FULL_LADDER_STREAM = 0xF011
+_TRIAL_STREAM = 0x7A1
+
+_STATES = ("samples", "cumulative", "full_correct", "pairs", "attacked", "loss", "unbounded")
+
+
+def default_unbounded_probe() -> Attack:
+    """EOT-PGD with eps = 1 from the clean image: any image is allowed, so it must reach ~0."""
+    return EOTPGD(
+        eps=1.0, step_size=0.05, steps=50, n_samples=5, random_start=False,
+        name="EOT-PGD-50 (eps 1)",
+    )  # fmt: skip
+
+
+class AuditCounts(Metric):
+    """Summed counts of one defense's audit, one row per trial (sum states: exact under DDP)."""
+
+    full_state_update = False
+
+    def __init__(self, trials: int, n_rungs: int) -> None:
+        super().__init__()
+        steps = n_rungs + 1
+        shapes = {
+            "samples": (trials, 2), "cumulative": (trials, steps),
+            "full_correct": (trials, steps), "pairs": (trials, steps, steps),
+            "attacked": (trials, n_rungs), "loss": (trials, n_rungs, 2),
+            "unbounded": (trials, 2), "versus_none": (trials, 2),
+        }  # fmt: skip
+        for name, shape in shapes.items():
+            self.add_state(name, torch.zeros(shape, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, trial: int, counts: dict[str, torch.Tensor]) -> None:
+        for name, value in counts.items():
+            state = getattr(self, name)
+            state[trial] += value.to(state.device, state.dtype)
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        return {name: getattr(self, name).cpu() for name in (*_STATES, "versus_none")}
+
+
+class DefenseAudit(MeasurementModule):
+    """Runs a ladder of attacks, cheap to strong, on each defense and reports its worst case.
+
+    A sample counts as robust only if the defense classifies it right clean and under every
+    rung. Each rung attacks only samples no earlier rung broke, except on the full-ladder
+    samples (a keyed `full_ladder_fraction` of the test set), where every rung runs, giving
+    each rung's own accuracy and the paired comparisons of the red flags. Randomized defenses
+    are audited `trials` times with independent draws (mean +- std). Every accuracy comes with
+    a Wilson 95 % interval, and each defense is compared with the bare classifier by an exact
+    McNemar test on the per-sample worst case.
+
+    Args:
+        checkpoint: our training checkpoint, or an `ExternalClassifier` (your own model).
+        defenses: defenses to audit; 'none' is added first if absent.
+        rungs: the ladder, cheap to strong; oblivious attacks are crafted against the bare
+            classifier, the others against each defense.
+        unbounded: the eps = 1 probe of the red flags; None: EOT-PGD-50 with eps 1.
+        check_unbounded: run the eps = 1 probe at all.
+        full_ladder_fraction: share of test samples on which every rung runs (1: no saving).
+        trials: repetitions of the ladder with independent seeds, for randomized defenses.
+        thresholds: when red flags fire (see `RedFlagThresholds`).
+        plots: draw audit.png.
+        num_classes: classes of the data (linked by the CLI; checked against the model).
+        image_shape: (C, H, W) of the data (linked; checked against the model).
+        output_dir: where results go; default: the run's log directory.
+        seed: seed of trial 0 (trial t > 0 derives its seed from it).
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | ExternalClassifier,
+        rungs: list[Attack],
+        defenses: list[Defense] | None = None,
+        unbounded: Attack | None = None,
+        check_unbounded: bool = True,
+        full_ladder_fraction: float = 0.25,
+        trials: int = 3,
+        thresholds: RedFlagThresholds | None = None,
+        plots: bool = True,
+        num_classes: int | None = None,
+        image_shape: tuple[int, int, int] | None = None,
+        output_dir: str | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(checkpoint, num_classes, image_shape, output_dir, seed)
+        if not 0 <= full_ladder_fraction <= 1:
+            raise ValueError(f"full_ladder_fraction={full_ladder_fraction} must lie in [0, 1].")
+        if trials < 1:
+            raise ValueError(f"trials={trials}; audit at least one trial.")
+        defenses = list(defenses or [])
+        if not any(isinstance(d, NoDefense) for d in defenses):
+            defenses.insert(0, NoDefense())
+        _check_unique("defense", [d.name for d in defenses])
+        _check_unique("rung", [a.name for a in rungs])
+        probe = (unbounded or default_unbounded_probe()) if check_unbounded else None
+        self.ladder = Ladder(list(rungs), probe)
+        self.defenses = nn.ModuleList(defenses)
+        self.full_ladder_fraction = full_ladder_fraction
+        self.trials = trials
+        self.thresholds = thresholds or RedFlagThresholds()
+        self.plots = plots
+        self.summaries: list[AuditSummary] = []
+
+    def trials_of(self, defense: Defense) -> int:
+        """Randomized defenses get every trial; deterministic ones one."""
+        return self.trials if defense.randomized else 1
+
+    def setup(self, stage: str) -> None:
+        first_setup = self.classifier is None
+        super().setup(stage)
+        if first_setup:
+            self.counts = nn.ModuleList(
+                [AuditCounts(self.trials, len(self.ladder.rungs)) for _ in self.defenses]
+            )
+            pool = self._pool(self.trained["num_classes"])
+            for defense in self.defenses:
+                defense.bind(self.classifier, pool, self.seed)
+
+    def _pool(self, num_classes: int) -> ClassPool | None:
+        if not any(defense.needs_pool for defense in self.defenses):
+            return None
+        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        if datamodule is None or not hasattr(datamodule, "sampling_pool"):
+            raise ValueError("Defenses with a sampling pool need a mixup_robust DataModule.")
+        return ClassPool(*datamodule.sampling_pool(), num_classes)
+
+    def test_step(self, batch: tuple, batch_idx: int) -> None:
+        images, labels, sample_index = batch
+        check_images(images)
+        require_gradients("DefenseAudit")
+        full = keyed_uniform(self.seed, sample_index, _FULL_LADDER_STREAM)
+        full = full < self.full_ladder_fraction
+        none_robust = None
+        for trial in range(self.trials):
+            members = [d for d in self.defenses if trial < self.trials_of(d)]
+            if not members:
+                break
+            seed = self.seed if trial == 0 else derive_seed(self.seed, _TRIAL_STREAM, trial)
+            with _trial_draws(members, trial):
+                outcomes = self.ladder.run(
+                    self.classifier, members, images, labels, sample_index, full, seed
+                )
+            robust = [counts.pop("robust") for counts in outcomes]
+            for defense, standing in zip(members, robust, strict=True):
+                if isinstance(defense, NoDefense):
+                    none_robust = standing  # deterministic: its one trial serves every trial
+            for defense, counts, standing in zip(members, outcomes, robust, strict=True):
+                counts["versus_none"] = torch.stack(
+                    [(standing & ~none_robust).sum(), (none_robust & ~standing).sum()]
+                ).double()
+                self.counts[self._number(defense)].update(trial, counts)
+
+    def _number(self, defense: Defense) -> int:
+        return next(i for i, member in enumerate(self.defenses) if member is defense)
+
+    def on_test_epoch_end(self) -> None:
+        self.summaries = [
+            summarize(defense.name, self.trials_of(defense), self.ladder.specs,
+                      counts.compute(), self.thresholds, isinstance(defense, NoDefense))
+            for defense, counts in zip(self.defenses, self.counts, strict=True)
+        ]  # fmt: skip
+        for counts in self.counts:
+            counts.reset()
+        self.results = [record for s in self.summaries for record in s.records(self.ladder)]
+        for record in self.results:
+            record["checkpoint"] = str(self.checkpoint)
+        self.report(self.results)
+
+    def show(self, records: list[dict]) -> None:
+        print_audit(self.summaries)
+
+    def draw(self, directory: Path) -> None:
+        settings = {"full_ladder_fraction": self.full_ladder_fraction, "trials": self.trials,
+                    "seed": self.seed, "thresholds": self.thresholds,
+                    "model": str(self.checkpoint)}  # fmt: skip
+        write_atomically(
+            directory / "audit.md", audit_markdown(self.summaries, self.ladder, settings)
+        )
+        if self.plots:
+            draw_audit(self.summaries, directory / "audit.png")
+
+
+@contextlib.contextmanager
+def _trial_draws(defenses: list[Defense], trial: int) -> Iterator[None]:
+    """Within the block, the defenses (and their parts) draw with trial `trial`'s seeds.
+
+    Trial 0 keeps the bound seeds (the draws of a DefenseEvaluation with the same seed).
+    """
+    parts = [m for defense in defenses for m in defense.modules() if isinstance(m, Defense)]
+    seeds = [part.seed for part in parts]
+    if trial > 0:
+        for part in parts:
+            part.seed = derive_seed(part.seed, _TRIAL_STREAM, trial)
+    try:
+        yield
+    finally:
+        for part, seed in zip(parts, seeds, strict=True):
+            part.seed = seed
+
+
+def _check_unique(kind: str, names: list[str]) -> None:
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"Two {kind}s share the name(s) {repeated}; give each a unique `name`.")

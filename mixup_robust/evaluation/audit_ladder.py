@@ -1,0 +1,177 @@
+"""The audit's ladder of attacks on one batch: each rung attacks only what is still standing.
+
+A sample stays *standing* for a defense while the defense classifies it right, clean and under
+every rung so far. A rung crafts adversarial examples only for standing samples (as AutoAttack
+does), so the ladder costs little more than its strongest rung; the per-sample worst case is
+unchanged, because a broken sample stays broken whatever later rungs do. On *full-ladder*
+samples (a keyed fraction of the test set) every rung runs on every sample: they give each
+rung's own accuracy and the paired comparisons of the red flags.
+"""
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from mixup_robust.attacks import EOTPGD, Attack
+from mixup_robust.defenses import Defense
+from mixup_robust.evaluation.red_flags import GRADIENT_FREE, OBLIVIOUS, WHITE_BOX, RungSpec
+from mixup_robust.seeding import seeded_torch_rng
+
+# Key of the random starts of the eps = 1 probe, apart from the rungs' keys 1..K.
+_UNBOUNDED_KEY = 0
+
+
+def rung_spec(attack: Attack) -> RungSpec:
+    """How the red flags see an attack: its kind and, for EOT-PGD-like ones, its strength."""
+    if attack.threat_model == "oblivious":
+        kind = OBLIVIOUS
+    else:
+        kind = WHITE_BOX if attack.uses_gradients else GRADIENT_FREE
+    if isinstance(attack, EOTPGD):
+        family = (type(attack).__name__, attack.eps, attack.step_size)
+        return RungSpec(attack.name, kind, family, attack.steps, attack.n_samples)
+    return RungSpec(attack.name, kind)
+
+
+@contextlib.contextmanager
+def traced_loss(attack: Attack) -> Iterator[list[float]]:
+    """Records the loss of each step of an EOT-PGD-like attack (summed over the batch).
+
+    The attacks call `self.loss` once per step; the instance attribute set here shadows the
+    class's loss for the block only. Other attacks (torchattacks' loops) record nothing.
+    """
+    trace: list[float] = []
+    if not isinstance(attack, EOTPGD):
+        yield trace
+        return
+
+    def recorded(log_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        value = type(attack).loss(log_probs, labels)
+        trace.append(float(value.detach()))
+        return value
+
+    attack.loss = recorded
+    try:
+        yield trace
+    finally:
+        del attack.loss
+
+
+class Ladder:
+    """Rungs of attacks run in order on every defense of one batch.
+
+    Args:
+        rungs: attacks from cheap to strong. Oblivious ones are crafted once per batch against
+            the bare classifier (for the samples any defense still needs); the others are
+            crafted against each defense in turn.
+        unbounded: the eps = 1 probe run on the full-ladder samples (not part of the worst
+            case), or None.
+    """
+
+    def __init__(self, rungs: list[Attack], unbounded: Attack | None) -> None:
+        if not rungs:
+            raise ValueError("The audit needs at least one rung (attack) in its ladder.")
+        self.rungs = rungs
+        self.unbounded = unbounded
+        self.specs = [rung_spec(attack) for attack in rungs]
+
+    def run(
+        self,
+        classifier: nn.Module,
+        defenses: list[Defense],
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        sample_index: torch.Tensor,
+        full: torch.Tensor,
+        seed: int,
+    ) -> list[dict[str, torch.Tensor]]:
+        """One trial of the ladder on one batch; per defense, the counts of `AuditCounts`.
+
+        Args:
+            full: bool (B,), the full-ladder samples (every rung runs on them).
+            seed: seeds the attacks' random starts (with the rung and the batch's first sample).
+
+        Returns, per defense, a dict of count tensors and `robust`, bool (B,): standing after
+        the last rung (the per-sample worst case).
+        """
+        n_rungs, batch = len(self.rungs), len(labels)
+        correct = torch.zeros(len(defenses), n_rungs + 1, batch, dtype=torch.bool)
+        attacked = torch.zeros(len(defenses), n_rungs)
+        loss = torch.zeros(len(defenses), n_rungs, 2, dtype=torch.float64)
+        with torch.no_grad():
+            for d, defense in enumerate(defenses):
+                correct[d, 0] = (defense(images, sample_index).argmax(1) == labels).cpu()
+        standing = correct[:, 0].clone()
+        full = full.cpu()
+        key = int(sample_index[0])
+        for k, attack in enumerate(self.rungs, start=1):
+            needed = standing | full
+            oblivious = None
+            if attack.threat_model == "oblivious" and needed.any():
+                rows = needed.any(0)
+                with seeded_torch_rng(seed, k, key, device=images.device):
+                    crafted = attack(classifier, images[rows], labels[rows])
+                oblivious = torch.zeros_like(images)
+                oblivious[rows.to(images.device)] = crafted
+            for d, defense in enumerate(defenses):
+                rows = needed[d]
+                if not rows.any():
+                    continue
+                on = rows.to(images.device)
+                if oblivious is not None:
+                    adversarial = oblivious[on]
+                else:
+                    with seeded_torch_rng(seed, k, key, device=images.device):
+                        with traced_loss(attack) as trace:
+                            adversarial = attack.against_defense(
+                                defense, images[on], labels[on], sample_index[on]
+                            )
+                    if len(trace) > 1:
+                        loss[d, k - 1] += torch.tensor([trace[-1] - trace[0], int(rows.sum())])
+                with torch.no_grad():
+                    right = defense(adversarial, sample_index[on]).argmax(1) == labels[on]
+                correct[d, k, rows] = right.cpu()
+                attacked[d, k - 1] = rows.sum()
+                standing[d, rows] &= right.cpu()
+        return [
+            self._counts(correct[d], standing[d], full, attacked[d], loss[d])
+            | {"unbounded": self._unbounded(classifier, defense, images, labels, sample_index,
+                                            full, seed)}
+            for d, defense in enumerate(defenses)
+        ]  # fmt: skip
+
+    @staticmethod
+    def _counts(correct, standing, full, attacked, loss) -> dict[str, torch.Tensor]:
+        """Counts of one defense: cumulative survivors, full-ladder accuracies and pairs."""
+        n_steps = correct.shape[0]
+        survivors = correct.clone()
+        for k in range(1, n_steps):
+            survivors[k] &= survivors[k - 1]
+        on_full = correct[:, full].double()
+        return {
+            "samples": torch.tensor([correct.shape[1], int(full.sum())], dtype=torch.float64),
+            "cumulative": survivors.sum(1).double(),
+            "full_correct": on_full.sum(1),
+            "pairs": on_full @ (1 - on_full).T,
+            "attacked": attacked.double(),
+            "loss": loss,
+            "robust": standing,
+        }
+
+    def _unbounded(self, classifier, defense, images, labels, sample_index, full, seed):
+        """(right answers, samples) of `defense` under the eps = 1 probe on full-ladder samples."""
+        if self.unbounded is None or not full.any():
+            return torch.zeros(2, dtype=torch.float64)
+        on = full.to(images.device)
+        with seeded_torch_rng(seed, _UNBOUNDED_KEY, int(sample_index[0]), device=images.device):
+            if self.unbounded.threat_model == "oblivious":
+                adversarial = self.unbounded(classifier, images[on], labels[on])
+            else:
+                adversarial = self.unbounded.against_defense(
+                    defense, images[on], labels[on], sample_index[on]
+                )
+        with torch.no_grad():
+            right = defense(adversarial, sample_index[on]).argmax(1) == labels[on]
+        return torch.tensor([float(right.sum()), float(on.sum())], dtype=torch.float64)
