@@ -55,6 +55,7 @@ def run_audit(tmp: Path, checkpoint: Path, subset: int = 60, **model_args) -> li
                           "pool_size_per_class": 20},
         },
     }  # fmt: skip
+    tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "audit.yaml").write_text(yaml.safe_dump(config))
     run_cli("test", "--config", tmp / "audit.yaml")
     return json.loads((tmp / "out" / "results.json").read_text())
@@ -149,7 +150,9 @@ def test_skipping_broken_samples_saves_work_and_changes_no_number(digits_checkpo
             attacked["skip"] += record["samples_attacked"]
             attacked["full"] += full[key]["samples_attacked"]
     for defense in ("none", "MI-OL"):
-        assert skip[(defense, "worst case")]["accuracy"] == full[(defense, "worst case")]["accuracy"]
+        assert (
+            skip[(defense, "worst case")]["accuracy"] == full[(defense, "worst case")]["accuracy"]
+        )
         # With every rung on every sample, the worst case is at most each rung's own accuracy.
         own = [r["accuracy"] for (d, _), r in full.items() if d == defense and "kind" in r
                and r["kind"] == "white-box"]  # fmt: skip

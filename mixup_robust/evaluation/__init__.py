@@ -1,4 +1,4 @@
-"""Evaluation of trained classifiers: defenses under attacks, the audit, the VarMixup measurements."""
+"""Evaluation of trained classifiers: defenses under attacks, audits, VarMixup measurements."""
 
 from mixup_robust.evaluation.audit import DefenseAudit
 from mixup_robust.evaluation.checkpoint import load_classifier

@@ -19,6 +19,7 @@ from mixup_robust.evaluation.audit_output import audit_markdown, draw_audit, pri
 from mixup_robust.evaluation.audit_report import AuditSummary, summarize
 from mixup_robust.evaluation.external import ExternalClassifier
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
+from mixup_robust.evaluation.module import _check_unique
 from mixup_robust.evaluation.red_flags import RedFlagThresholds
 from mixup_robust.evaluation.reports import write_atomically
 from mixup_robust.seeding import derive_seed, keyed_uniform
@@ -26,8 +27,6 @@ from mixup_robust.training.base import require_gradients
 
 _FULL_LADDER_STREAM = 0xF011
 _TRIAL_STREAM = 0x7A1
-
-_STATES = ("samples", "cumulative", "full_correct", "pairs", "attacked", "loss", "unbounded")
 
 
 def default_unbounded_probe() -> Attack:
@@ -51,7 +50,9 @@ class AuditCounts(Metric):
             "full_correct": (trials, steps), "pairs": (trials, steps, steps),
             "attacked": (trials, n_rungs), "loss": (trials, n_rungs, 2),
             "unbounded": (trials, 2), "versus_none": (trials, 2),
+            "seconds": (trials, n_rungs),
         }  # fmt: skip
+        self.shapes = shapes
         for name, shape in shapes.items():
             self.add_state(name, torch.zeros(shape, dtype=torch.float64), dist_reduce_fx="sum")
 
@@ -61,7 +62,11 @@ class AuditCounts(Metric):
             state[trial] += value.to(state.device, state.dtype)
 
     def compute(self) -> dict[str, torch.Tensor]:
-        return {name: getattr(self, name).cpu() for name in (*_STATES, "versus_none")}
+        return {name: getattr(self, name).cpu() for name in self.shapes}
+
+    def totals(self) -> dict[str, torch.Tensor]:
+        """The synced states in their shapes (compute() squeezes one-element tensors)."""
+        return {name: value.reshape(self.shapes[name]) for name, value in self.compute().items()}
 
 
 class DefenseAudit(MeasurementModule):
@@ -182,7 +187,7 @@ class DefenseAudit(MeasurementModule):
     def on_test_epoch_end(self) -> None:
         self.summaries = [
             summarize(defense.name, self.trials_of(defense), self.ladder.specs,
-                      counts.compute(), self.thresholds, isinstance(defense, NoDefense))
+                      counts.totals(), self.thresholds, isinstance(defense, NoDefense))
             for defense, counts in zip(self.defenses, self.counts, strict=True)
         ]  # fmt: skip
         for counts in self.counts:
@@ -222,9 +227,3 @@ def _trial_draws(defenses: list[Defense], trial: int) -> Iterator[None]:
     finally:
         for part, seed in zip(parts, seeds, strict=True):
             part.seed = seed
-
-
-def _check_unique(kind: str, names: list[str]) -> None:
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise ValueError(f"Two {kind}s share the name(s) {repeated}; give each a unique `name`.")

@@ -9,6 +9,7 @@ rung's own accuracy and the paired comparisons of the red flags.
 """
 
 import contextlib
+import time
 from collections.abc import Iterator
 
 import torch
@@ -99,6 +100,7 @@ class Ladder:
         n_rungs, batch = len(self.rungs), len(labels)
         correct = torch.zeros(len(defenses), n_rungs + 1, batch, dtype=torch.bool)
         attacked = torch.zeros(len(defenses), n_rungs)
+        seconds = torch.zeros(len(defenses), n_rungs, dtype=torch.float64)
         loss = torch.zeros(len(defenses), n_rungs, 2, dtype=torch.float64)
         with torch.no_grad():
             for d, defense in enumerate(defenses):
@@ -110,16 +112,20 @@ class Ladder:
             needed = standing | full
             oblivious = None
             if attack.threat_model == "oblivious" and needed.any():
-                rows = needed.any(0)
+                start, rows = time.perf_counter(), needed.any(0)
                 with seeded_torch_rng(seed, k, key, device=images.device):
                     crafted = attack(classifier, images[rows], labels[rows])
                 oblivious = torch.zeros_like(images)
                 oblivious[rows.to(images.device)] = crafted
+                # One crafting serves every defense: each sample's share of the time is split
+                # evenly among the defenses that need it.
+                share = needed.double() / needed.sum(0).clamp_min(1)
+                seconds[:, k - 1] += share.sum(1) / rows.sum() * (time.perf_counter() - start)
             for d, defense in enumerate(defenses):
                 rows = needed[d]
                 if not rows.any():
                     continue
-                on = rows.to(images.device)
+                on, start = rows.to(images.device), time.perf_counter()
                 if oblivious is not None:
                     adversarial = oblivious[on]
                 else:
@@ -132,11 +138,13 @@ class Ladder:
                         loss[d, k - 1] += torch.tensor([trace[-1] - trace[0], int(rows.sum())])
                 with torch.no_grad():
                     right = defense(adversarial, sample_index[on]).argmax(1) == labels[on]
+                seconds[d, k - 1] += time.perf_counter() - start
                 correct[d, k, rows] = right.cpu()
                 attacked[d, k - 1] = rows.sum()
                 standing[d, rows] &= right.cpu()
         return [
             self._counts(correct[d], standing[d], full, attacked[d], loss[d])
+            | {"seconds": seconds[d]}
             | {"unbounded": self._unbounded(classifier, defense, images, labels, sample_index,
                                             full, seed)}
             for d, defense in enumerate(defenses)

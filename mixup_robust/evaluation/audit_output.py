@@ -130,7 +130,9 @@ def _attack_line(number: int | None, attack, kind: str) -> str:
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
+    return lines + [
+        "| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows
+    ]
 
 
 def audit_markdown(summaries: list[AuditSummary], ladder, settings: dict) -> str:

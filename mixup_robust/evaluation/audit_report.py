@@ -76,6 +76,7 @@ class AuditSummary:
     own: list[Estimate]  # each rung alone, on the full-ladder samples
     cumulative: list[Estimate]  # after rungs 1..k, on all samples
     attacked: list[int]  # samples each rung crafted (summed over trials): the cost
+    seconds: list[float]  # wall seconds each rung took (crafting and scoring, all trials)
     strongest: str
     versus_none: tuple[str, float]
     unbounded: Estimate | None
@@ -99,7 +100,7 @@ class AuditSummary:
                 **base, "attack": attack.name, "kind": self.rungs[k].kind,
                 "threat_model": attack.threat_model, "n": self.own[k].total,
                 **self.own[k].fields(), **self.cumulative[k + 1].fields("cumulative_"),
-                "samples_attacked": self.attacked[k],
+                "samples_attacked": self.attacked[k], "seconds": self.seconds[k],
                 "flags": [str(f) for f in self.flags if f.rung == attack.name],
                 **attack.describe(),
             })  # fmt: skip
@@ -143,8 +144,9 @@ def summarize(
         full_ladder_samples=int(c["samples"][:, 1].sum()),
         correct=[int(v) for v in full_correct],
         pairs=[[int(v) for v in row] for row in c["pairs"].sum(0)],
-        loss_rise=[(float(loss[k, 0]), int(loss[k, 1])) if loss[k, 1] else None
-                   for k in range(n_rungs)],  # fmt: skip
+        loss_rise=[
+            (float(loss[k, 0]), int(loss[k, 1])) if loss[k, 1] else None for k in range(n_rungs)
+        ],  # fmt: skip
         unbounded=(int(unbounded_counts[0]), int(unbounded_counts[1]))
         if unbounded_counts[1]
         else None,
@@ -160,6 +162,7 @@ def summarize(
         own=[Estimate.of(c["full_correct"][:, k], n_full) for k in range(1, n_rungs + 1)],
         cumulative=[Estimate.of(c["cumulative"][:, k], n_all) for k in range(n_rungs + 1)],
         attacked=[int(v) for v in c["attacked"].sum(0)],
+        seconds=[float(v) for v in c["seconds"].sum(0)],
         strongest=specs[strongest].name,
         versus_none=("baseline", 1.0) if baseline else _versus_none(c["versus_none"]),
         unbounded=Estimate.of(c["unbounded"][:, 0], c["unbounded"][0, 1])

@@ -13,7 +13,9 @@ from scipy.stats import binomtest
 CONFIDENCE = 0.95
 
 
-def wilson_interval(correct: int, total: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+def wilson_interval(
+    correct: int, total: int, confidence: float = CONFIDENCE
+) -> tuple[float, float]:
     """Wilson score interval of an accuracy `correct / total` (fractions in [0, 1]).
 
     Wilson rather than the normal approximation: it stays inside [0, 1] and keeps its coverage
