@@ -37,10 +37,10 @@ def _summary_rows(summaries: list[AuditSummary]) -> list[list[str]]:
 SUMMARY_HEADER = ["defense", "clean", "worst case", "strongest attack", "vs. none", "red flags"]
 
 
-def _ladder_cell(summary: AuditSummary, k: int) -> str:
+def _ladder_cell(summary: AuditSummary, k: int, intervals: bool = True) -> str:
     """'cumulative (own [interval])' of rung k (1-based) in percent."""
     own = summary.own[k - 1]
-    own_text = f" (own {own.text()})" if own.total else ""
+    own_text = f" (own {own.text(intervals)})" if own.total else ""
     return f"{100 * summary.cumulative[k].mean:.1f}{own_text}"
 
 
@@ -53,12 +53,12 @@ def print_audit(summaries: list[AuditSummary], console: Console | None = None) -
     for row in _summary_rows(summaries):
         table.add_row(*row, style="red" if row[-1] != "none" else None)
     console.print(table)
-    ladder = Table(title="Ladder: accuracy % after each rung (own accuracy on full-ladder samples)")
+    ladder = Table(title="Ladder: accuracy % after each rung (own: on full-ladder samples)")
     ladder.add_column("rung")
     for summary in summaries:
         ladder.add_column(summary.defense, overflow="fold")
     for k, spec in enumerate(summaries[0].rungs, start=1):
-        ladder.add_row(spec.name, *[_ladder_cell(s, k) for s in summaries])
+        ladder.add_row(spec.name, *[_ladder_cell(s, k, False) for s in summaries])
     console.print(ladder)
 
 
