@@ -4,8 +4,6 @@
 `configs/quickstart/audit.yaml` (digits). See docs/audit.md.
 """
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -22,11 +20,11 @@ from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.evaluation.module import _check_unique
 from mixup_robust.evaluation.red_flags import RedFlagThresholds
 from mixup_robust.evaluation.reports import write_atomically
-from mixup_robust.seeding import derive_seed, keyed_uniform
+from mixup_robust.evaluation.trials import defense_trial
+from mixup_robust.seeding import keyed_uniform
 from mixup_robust.training.base import require_gradients
 
 _FULL_LADDER_STREAM = 0xF011
-_TRIAL_STREAM = 0x7A1
 
 
 def default_unbounded_probe() -> Attack:
@@ -94,7 +92,8 @@ class DefenseAudit(MeasurementModule):
         num_classes: classes of the data (linked by the CLI; checked against the model).
         image_shape: (C, H, W) of the data (linked; checked against the model).
         output_dir: where results go; default: the run's log directory.
-        seed: seed of trial 0 (trial t > 0 derives its seed from it).
+        seed: seed of the draws; trial 0 uses it as a DefenseEvaluation does, trial t > 0
+            derives its seeds from (seed, t) (`evaluation.trials`).
     """
 
     def __init__(
@@ -166,10 +165,9 @@ class DefenseAudit(MeasurementModule):
             members = [d for d in self.defenses if trial < self.trials_of(d)]
             if not members:
                 break
-            seed = self.seed if trial == 0 else derive_seed(self.seed, _TRIAL_STREAM, trial)
-            with _trial_draws(members, trial):
+            with defense_trial(members, trial):
                 outcomes = self.ladder.run(
-                    self.classifier, members, images, labels, sample_index, full, seed
+                    self.classifier, members, images, labels, sample_index, full, self.seed, trial
                 )
             robust = [counts.pop("robust") for counts in outcomes]
             for defense, standing in zip(members, robust, strict=True):
@@ -209,21 +207,3 @@ class DefenseAudit(MeasurementModule):
         )
         if self.plots:
             draw_audit(self.summaries, directory / "audit.png")
-
-
-@contextlib.contextmanager
-def _trial_draws(defenses: list[Defense], trial: int) -> Iterator[None]:
-    """Within the block, the defenses (and their parts) draw with trial `trial`'s seeds.
-
-    Trial 0 keeps the bound seeds (the draws of a DefenseEvaluation with the same seed).
-    """
-    parts = [m for defense in defenses for m in defense.modules() if isinstance(m, Defense)]
-    seeds = [part.seed for part in parts]
-    if trial > 0:
-        for part in parts:
-            part.seed = derive_seed(part.seed, _TRIAL_STREAM, trial)
-    try:
-        yield
-    finally:
-        for part, seed in zip(parts, seeds, strict=True):
-            part.seed = seed

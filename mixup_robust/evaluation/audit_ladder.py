@@ -18,6 +18,7 @@ from torch import nn
 from mixup_robust.attacks import EOTPGD, Attack
 from mixup_robust.defenses import Defense
 from mixup_robust.evaluation.red_flags import GRADIENT_FREE, OBLIVIOUS, WHITE_BOX, RungSpec
+from mixup_robust.evaluation.trials import attack_keys
 from mixup_robust.seeding import seeded_torch_rng
 
 # Key of the random starts of the eps = 1 probe, apart from the rungs' keys 1..K.
@@ -87,12 +88,15 @@ class Ladder:
         sample_index: torch.Tensor,
         full: torch.Tensor,
         seed: int,
+        trial: int = 0,
     ) -> list[dict[str, torch.Tensor]]:
         """One trial of the ladder on one batch; per defense, the counts of `AuditCounts`.
 
         Args:
             full: bool (B,), the full-ladder samples (every rung runs on them).
-            seed: seeds the attacks' random starts (with the rung and the batch's first sample).
+            seed: seeds the attacks' random starts (with the rung, the batch's first sample
+                and, for trial > 0, the trial: `evaluation.trials.attack_keys`).
+            trial: the trial number (the caller sets the defenses' draws of that trial).
 
         Returns, per defense, a dict of count tensors and `robust`, bool (B,): standing after
         the last rung (the per-sample worst case).
@@ -107,13 +111,13 @@ class Ladder:
                 correct[d, 0] = (defense(images, sample_index).argmax(1) == labels).cpu()
         standing = correct[:, 0].clone()
         full = full.cpu()
-        key = int(sample_index[0])
+        first = int(sample_index[0])
         for k, attack in enumerate(self.rungs, start=1):
             needed = standing | full
             oblivious = None
             if attack.threat_model == "oblivious" and needed.any():
                 start, rows = time.perf_counter(), needed.any(0)
-                with seeded_torch_rng(seed, k, key, device=images.device):
+                with seeded_torch_rng(seed, *attack_keys(trial, k, first), device=images.device):
                     crafted = attack(classifier, images[rows], labels[rows])
                 oblivious = torch.zeros_like(images)
                 oblivious[rows.to(images.device)] = crafted
@@ -129,7 +133,9 @@ class Ladder:
                 if oblivious is not None:
                     adversarial = oblivious[on]
                 else:
-                    with seeded_torch_rng(seed, k, key, device=images.device):
+                    with seeded_torch_rng(
+                        seed, *attack_keys(trial, k, first), device=images.device
+                    ):
                         with traced_loss(attack) as trace:
                             adversarial = attack.against_defense(
                                 defense, images[on], labels[on], sample_index[on]
@@ -142,13 +148,16 @@ class Ladder:
                 correct[d, k, rows] = right.cpu()
                 attacked[d, k - 1] = rows.sum()
                 standing[d, rows] &= right.cpu()
-        return [
-            self._counts(correct[d], standing[d], full, attacked[d], loss[d])
-            | {"seconds": seconds[d]}
-            | {"unbounded": self._unbounded(classifier, defense, images, labels, sample_index,
-                                            full, seed)}
-            for d, defense in enumerate(defenses)
-        ]  # fmt: skip
+        probe_keys = (seed, *attack_keys(trial, _UNBOUNDED_KEY, first))
+        outcomes = []
+        for d, defense in enumerate(defenses):
+            counts = self._counts(correct[d], standing[d], full, attacked[d], loss[d])
+            counts["seconds"] = seconds[d]
+            counts["unbounded"] = self._unbounded(
+                classifier, defense, images, labels, sample_index, full, probe_keys
+            )
+            outcomes.append(counts)
+        return outcomes
 
     @staticmethod
     def _counts(correct, standing, full, attacked, loss) -> dict[str, torch.Tensor]:
@@ -168,12 +177,14 @@ class Ladder:
             "robust": standing,
         }
 
-    def _unbounded(self, classifier, defense, images, labels, sample_index, full, seed):
-        """(right answers, samples) of `defense` under the eps = 1 probe on full-ladder samples."""
+    def _unbounded(self, classifier, defense, images, labels, sample_index, full, keys):
+        """(right answers, samples) of `defense` under the eps = 1 probe on full-ladder samples.
+
+        `keys` seed the probe's generator (seed, then the attack keys)."""
         if self.unbounded is None or not full.any():
             return torch.zeros(2, dtype=torch.float64)
         on = full.to(images.device)
-        with seeded_torch_rng(seed, _UNBOUNDED_KEY, int(sample_index[0]), device=images.device):
+        with seeded_torch_rng(*keys, device=images.device):
             if self.unbounded.threat_model == "oblivious":
                 adversarial = self.unbounded(classifier, images[on], labels[on])
             else:
