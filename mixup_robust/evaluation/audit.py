@@ -19,7 +19,6 @@ from mixup_robust.evaluation.external import ExternalClassifier
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.evaluation.module import _check_unique
 from mixup_robust.evaluation.red_flags import RedFlagThresholds
-from mixup_robust.evaluation.reports import write_atomically
 from mixup_robust.evaluation.trials import defense_trial
 from mixup_robust.seeding import keyed_uniform
 from mixup_robust.training.base import require_gradients
@@ -92,8 +91,8 @@ class DefenseAudit(MeasurementModule):
         num_classes: classes of the data (linked by the CLI; checked against the model).
         image_shape: (C, H, W) of the data (linked; checked against the model).
         output_dir: where results go; default: the run's log directory.
-        seed: seed of the draws; trial 0 uses it as a DefenseEvaluation does, trial t > 0
-            derives its seeds from (seed, t) (`evaluation.trials`).
+        seed: seed of the draws (None: the run's seed); trial 0 uses it as a
+            DefenseEvaluation does, trial t > 0 derives its seeds from (seed, t).
     """
 
     def __init__(
@@ -110,7 +109,7 @@ class DefenseAudit(MeasurementModule):
         num_classes: int | None = None,
         image_shape: tuple[int, int, int] | None = None,
         output_dir: str | None = None,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
         super().__init__(checkpoint, num_classes, image_shape, output_dir, seed)
         if not 0 <= full_ladder_fraction <= 1:
@@ -198,12 +197,13 @@ class DefenseAudit(MeasurementModule):
     def show(self, records: list[dict]) -> None:
         print_audit(self.summaries)
 
-    def draw(self, directory: Path) -> None:
+    def write_extra(self, directory: Path) -> None:
+        """audit.md, the paste-ready report, beside the results."""
         settings = {"full_ladder_fraction": self.full_ladder_fraction, "trials": self.trials,
                     "seed": self.seed, "thresholds": self.thresholds,
                     "model": str(self.checkpoint)}  # fmt: skip
-        write_atomically(
-            directory / "audit.md", audit_markdown(self.summaries, self.ladder, settings)
-        )
+        (directory / "audit.md").write_text(audit_markdown(self.summaries, self.ladder, settings))
+
+    def draw(self, directory: Path) -> None:
         if self.plots:
             draw_audit(self.summaries, directory / "audit.png")

@@ -18,6 +18,7 @@ from torch import nn
 
 from mixup_robust.evaluation.checkpoint import load_classifier
 from mixup_robust.nets import Normalize
+from mixup_robust.nets.checkpoint_file import non_finite_entries
 
 
 class ExternalClassifier:
@@ -143,13 +144,7 @@ def check_finite_weights(state: dict[str, Any], source: str) -> None:
     A diverged training run leaves such weights; every prediction of the model is then
     meaningless, and an attack on it measures nothing.
     """
-    bad = [
-        key
-        for key, value in state.items()
-        if isinstance(value, torch.Tensor)
-        and value.is_floating_point()
-        and not bool(torch.isfinite(value).all())
-    ]
+    bad = non_finite_entries(state)
     if bad:
         raise ValueError(
             f"{source} has non-finite weights (NaN or inf) in {bad[:5]}"
