@@ -11,13 +11,13 @@ from torch import nn
 from torchmetrics import Metric
 
 from mixup_robust.attacks import EOTPGD, Attack
-from mixup_robust.defenses import ClassPool, Defense, NoDefense
+from mixup_robust.defenses import Defense, NoDefense
 from mixup_robust.evaluation.audit_ladder import Ladder
 from mixup_robust.evaluation.audit_output import audit_markdown, draw_audit, print_audit
 from mixup_robust.evaluation.audit_report import AuditSummary, summarize
 from mixup_robust.evaluation.external import ExternalClassifier
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
-from mixup_robust.evaluation.module import _check_unique
+from mixup_robust.evaluation.module import _check_unique, bind_defenses
 from mixup_robust.evaluation.red_flags import RedFlagThresholds
 from mixup_robust.evaluation.trials import defense_trial
 from mixup_robust.seeding import keyed_uniform
@@ -141,17 +141,7 @@ class DefenseAudit(MeasurementModule):
             self.counts = nn.ModuleList(
                 [AuditCounts(self.trials, len(self.ladder.rungs)) for _ in self.defenses]
             )
-            pool = self._pool(self.trained["num_classes"])
-            for defense in self.defenses:
-                defense.bind(self.classifier, pool, self.seed)
-
-    def _pool(self, num_classes: int) -> ClassPool | None:
-        if not any(defense.needs_pool for defense in self.defenses):
-            return None
-        datamodule = self.trainer.datamodule if self._trainer is not None else None
-        if datamodule is None or not hasattr(datamodule, "sampling_pool"):
-            raise ValueError("Defenses with a sampling pool need a mixup_robust DataModule.")
-        return ClassPool(*datamodule.sampling_pool(), num_classes)
+            bind_defenses(self, self.defenses, self.trained["num_classes"])
 
     def test_step(self, batch: tuple, batch_idx: int) -> None:
         images, labels, sample_index = batch

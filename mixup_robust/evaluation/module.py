@@ -106,17 +106,7 @@ class DefenseEvaluation(MeasurementModule):
                  for t in range(self.trials)
                  for d in range(len(self.defenses)) for a in range(len(self.attacks) + 1)}
             )  # fmt: skip
-            pool = self._pool(num_classes)
-            for defense in self.defenses:
-                defense.bind(self.classifier, pool, self.seed)
-
-    def _pool(self, num_classes: int) -> ClassPool | None:
-        if not any(defense.needs_pool for defense in self.defenses):
-            return None
-        datamodule = self.trainer.datamodule if self._trainer is not None else None
-        if datamodule is None or not hasattr(datamodule, "sampling_pool"):
-            raise ValueError("Defenses with a sampling pool need a mixup_robust DataModule.")
-        return ClassPool(*datamodule.sampling_pool(), num_classes)
+            bind_defenses(self, self.defenses, num_classes)
 
     @staticmethod
     def _key(defense: int, attack: int, trial: int = 0) -> str:
@@ -265,6 +255,21 @@ class DefenseEvaluation(MeasurementModule):
     def draw(self, directory: Path) -> None:
         if self.plots:
             draw_all(directory / "results.json")
+
+
+def bind_defenses(module: MeasurementModule, defenses: nn.ModuleList, num_classes: int) -> None:
+    """Binds every defense to the module's classifier, the data's sampling pool and its seed.
+
+    The pool (clean images by class) is built once, only if some defense mixes with it.
+    """
+    pool = None
+    if any(defense.needs_pool for defense in defenses):
+        datamodule = module.trainer.datamodule if module._trainer is not None else None
+        if datamodule is None or not hasattr(datamodule, "sampling_pool"):
+            raise ValueError("Defenses with a sampling pool need a mixup_robust DataModule.")
+        pool = ClassPool(*datamodule.sampling_pool(), num_classes)
+    for defense in defenses:
+        defense.bind(module.classifier, pool, module.seed)
 
 
 def _check_unique(kind: str, names: list[str]) -> None:
