@@ -1,11 +1,15 @@
 """The command line: `python cli.py fit|validate|test|predict --config ...` (LightningCLI)."""
 
 import os
+import signal
 
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from rich.console import Console
 
 # Imported so that class paths in configs resolve and checkpoints can be re-instantiated.
 import mixup_robust.data  # noqa: F401
@@ -17,6 +21,8 @@ from mixup_robust.training.guards import FiniteTraining
 from mixup_robust.training.preemption import PreemptionCheckpoint
 
 _PARSER_FILES = (f"{os.sep}jsonargparse{os.sep}", f"{os.sep}lightning{os.sep}")
+# The shell's status of a process ended by SIGTERM: schedulers and scripts read it as "killed".
+SIGTERM_EXIT_STATUS = 128 + signal.SIGTERM
 
 
 class MixupRobustCLI(LightningCLI):
@@ -120,15 +126,34 @@ def trainer_defaults() -> dict:
 def main(args: list[str] | None = None) -> MixupRobustCLI:
     """Runs the CLI (also the `mixup-robust` console script)."""
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    return MixupRobustCLI(
-        model_class=None,
-        datamodule_class=None,
-        subclass_mode_model=True,
-        subclass_mode_data=True,
-        trainer_defaults=trainer_defaults(),
-        save_config_kwargs={"overwrite": False},
-        seed_everything_default=0,
-        args=args,
+    try:
+        return MixupRobustCLI(
+            model_class=None,
+            datamodule_class=None,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            trainer_defaults=trainer_defaults(),
+            save_config_kwargs={"overwrite": False},
+            seed_everything_default=0,
+            args=args,
+        )
+    except SIGTERMException:
+        # Lightning stops its loops gracefully on SIGTERM and raises a SystemExit without a
+        # status, so a killed run would end "successfully" (status 0) with nothing finished.
+        _report_sigterm()
+        raise SystemExit(SIGTERM_EXIT_STATUS) from None
+
+
+@rank_zero_only
+def _report_sigterm() -> None:
+    Console(stderr=True).print(
+        "[bold red]Stopped by SIGTERM[/] before the run finished: its results are incomplete "
+        "and no results file was written for the unfinished stage.\n"
+        "Checkpoints saved before the signal stay in <default_root_dir>/lightning_logs/"
+        "version_*/checkpoints/. Resume training with `python cli.py fit --config <config> "
+        "--ckpt_path <that last.ckpt>`; rerun an interrupted `test` from the start. On SLURM, "
+        "scripts/slurm_fit.sbatch checkpoints and requeues on the warning signal instead.",
+        highlight=False,
     )
 
 

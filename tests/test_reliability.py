@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import traceback
@@ -14,12 +15,13 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import RichProgressBar
 
-from mixup_robust.cli import MixupRobustCLI, trainer_defaults
+from mixup_robust.cli import SIGTERM_EXIT_STATUS, MixupRobustCLI, trainer_defaults
 from mixup_robust.data import DigitsDataModule
 from mixup_robust.data.image_folder import open_archive
 from mixup_robust.defenses import MixupInference, RandomRotation
 from mixup_robust.evaluation import ParameterSweep, load_classifier, plots
 from mixup_robust.evaluation.reports import refuse_overwrite, staged_run_files, write_atomically
+from mixup_robust.training import Mixup
 from mixup_robust.training.guards import FiniteTraining, NonFiniteLossError, NonFiniteWeightsError
 from tests.conftest import REPO, fit_digits, last_checkpoint, run_cli
 
@@ -354,3 +356,21 @@ def test_a_checkpoint_save_reads_the_pending_losses_first():
     checkpoint = {"state_dict": {"w": torch.ones(2)}}
     with pytest.raises(NonFiniteLossError, match="batch 0"):
         guard.on_save_checkpoint(trainer, None, checkpoint)
+
+
+def test_a_run_stopped_by_sigterm_exits_with_the_killed_status(tmp_path, monkeypatch, capsys):
+    original = Mixup.training_step
+
+    def training_step(self, batch, batch_idx):
+        if self.global_step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # as `kill` or a scheduler sends it
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(Mixup, "training_step", training_step)
+    with pytest.raises(SystemExit) as stopped:
+        fit_digits(tmp_path, "mixup", 3)
+    assert stopped.value.code == SIGTERM_EXIT_STATUS == 143
+    message = capsys.readouterr().err
+    assert "Stopped by SIGTERM" in message and "--ckpt_path" in message
+    # Nothing pretends the run finished: no checkpoint after the third epoch exists.
+    assert not list(tmp_path.glob("lightning_logs/version_*/checkpoints/*epoch=2*"))
