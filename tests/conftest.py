@@ -1,9 +1,12 @@
 """Shared fixtures: a tiny digits model trained once per test session through the CLI."""
 
+import contextlib
+import io
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from mixup_robust.cli import main
 
@@ -17,6 +20,22 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 def run_cli(*args: str):
     """Runs `cli.py` in this process and returns the LightningCLI object."""
     return main([str(arg) for arg in args])
+
+
+def resolved_config(subcommand: str, *configs: Path | str) -> dict:
+    """The whole config that `cli.py <subcommand> --config ...` runs (`--print_config`).
+
+    Includes (`config: ../data/x.yaml`) are followed and defaults filled in, so a test can read
+    a shipped config's data block, or change it and write it back as a self-contained file.
+    """
+    arguments: list[str | Path] = [subcommand]
+    for config in configs:
+        arguments += ["--config", config]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), pytest.raises(SystemExit) as exit_info:
+        run_cli(*arguments, "--print_config")
+    assert exit_info.value.code in (0, None), printed.getvalue()
+    return yaml.safe_load(printed.getvalue())
 
 
 def last_checkpoint(root: Path) -> Path:

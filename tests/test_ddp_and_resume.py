@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from mixup_robust.data import DigitsDataModule
-from tests.conftest import REPO, fit_digits, last_checkpoint
+from tests.conftest import REPO, fit_digits, last_checkpoint, resolved_config
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ def evaluation_config(tmp_path: Path, checkpoint: Path) -> Path:
     A random start is drawn per batch, and batches differ between 1 and 2 processes; the MI
     draws are keyed per sample and do not depend on the split.
     """
-    config = yaml.safe_load((REPO / "configs" / "quickstart" / "evaluate.yaml").read_text())
+    config = resolved_config("test", REPO / "configs" / "quickstart" / "evaluate.yaml")
     config["model"]["init_args"]["checkpoint"] = str(checkpoint)
     for attack in config["model"]["init_args"]["attacks"]:
         attack["init_args"]["random_start"] = False

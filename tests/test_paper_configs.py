@@ -5,7 +5,7 @@ from fractions import Fraction
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, resolved_config
 
 CONFIGS = REPO / "configs"
 MI_TRAINING = [f"{data}/{method}.yaml" for data in ("cifar10", "cifar100")
@@ -21,6 +21,11 @@ def load(name: str) -> dict:
     return yaml.safe_load((CONFIGS / name).read_text())
 
 
+def resolved_data(subcommand: str, name: str) -> dict:
+    """A config's data init_args as the CLI resolves them (the block includes configs/data/)."""
+    return resolved_config(subcommand, CONFIGS / name)["data"]["init_args"]
+
+
 def components(config: dict, kind: str) -> list[dict]:
     """The defenses (also swept ones) or attacks of an evaluation config."""
     args = config["model"]["init_args"]
@@ -33,7 +38,7 @@ def components(config: dict, kind: str) -> list[dict]:
 @pytest.mark.parametrize("name", MI_TRAINING + ["cifar10/at_madry.yaml", "cifar100/at_madry.yaml"])
 def test_mi_training_configs_use_the_official_net_and_schedule(name):
     config = load(name)
-    model, data = config["model"]["init_args"], config["data"]["init_args"]
+    model, data = config["model"]["init_args"], resolved_data("fit", name)
     assert model["net"]["class_path"] == "mixup_robust.nets.MIResNet50"
     assert model["weight_decay"] == 0.0 and model["momentum"] == 0.9
     assert model.get("optimizer", "sgd") == "sgd" and model["schedule"] == "multistep"
@@ -63,7 +68,7 @@ def test_mi_iat_trains_as_the_official_code(data):
 @pytest.mark.parametrize("name", MI_TABLES)
 def test_mi_table_configs_run_the_official_evaluation(name):
     config = load(f"eval/{name}.yaml")
-    data = config["data"]["init_args"]
+    data = resolved_data("test", f"eval/{name}.yaml")
     assert data["pool_split"] == "test" and data["test_subset_size"] == 1000
     assert data["pool_size_per_class"] == (100 if name.startswith("cifar100") else 1000)
     classes = [d["class_path"].rsplit(".", 1)[1] for d in components(config, "defenses")]

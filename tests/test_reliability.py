@@ -23,7 +23,7 @@ from mixup_robust.evaluation import ParameterSweep, load_classifier, plots
 from mixup_robust.evaluation.reports import refuse_overwrite, staged_run_files, write_atomically
 from mixup_robust.training import Mixup
 from mixup_robust.training.guards import FiniteTraining, NonFiniteLossError, NonFiniteWeightsError
-from tests.conftest import REPO, fit_digits, last_checkpoint, run_cli
+from tests.conftest import REPO, fit_digits, last_checkpoint, resolved_config, run_cli
 
 QUICKSTART = REPO / "configs" / "quickstart"
 
@@ -39,7 +39,7 @@ def parse_only(*args: str) -> MixupRobustCLI:
 
 def small_evaluation(tmp_path: Path, checkpoint: Path, **init_args) -> Path:
     """The quickstart evaluation on 60 test points, PGD-10 only, as a config file."""
-    config = yaml.safe_load((QUICKSTART / "evaluate.yaml").read_text())
+    config = resolved_config("test", QUICKSTART / "evaluate.yaml")
     config["model"]["init_args"].update(checkpoint=str(checkpoint), **init_args)
     config["model"]["init_args"]["attacks"] = config["model"]["init_args"]["attacks"][:1]
     config["data"]["init_args"].update(test_subset_size=60, eval_batch_size=20)

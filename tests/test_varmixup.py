@@ -14,7 +14,7 @@ from mixup_robust.mixing import interpolate, soft_targets
 from mixup_robust.nets import SmallCNN, load_vae
 from mixup_robust.training import MMDVAE, VarERM, VarMixup
 from mixup_robust.training.vae import mmd
-from tests.conftest import REPO, last_checkpoint, run_cli
+from tests.conftest import REPO, last_checkpoint, resolved_config, run_cli
 
 SHAPE = (1, 8, 8)
 
@@ -170,7 +170,7 @@ def test_cli_trains_a_vae_then_varmixup_on_the_digits(tmp_path):
     assert hparams["_class_path"] == "mixup_robust.training.VarMixup"
     assert classifier(torch.rand(2, *SHAPE)).shape == (2, 10)
     # ... and the shipped evaluation scores VarMI next to MI-OL in one table.
-    config = yaml.safe_load((REPO / "configs/quickstart/evaluate_varmi.yaml").read_text())
+    config = resolved_config("test", REPO / "configs/quickstart/evaluate_varmi.yaml")
     config["model"]["init_args"]["checkpoint"] = str(last_checkpoint(tmp_path / "varmixup"))
     config["model"]["init_args"]["defenses"][2]["init_args"]["vae_ckpt"] = str(vae_ckpt)
     config["model"]["init_args"]["defenses"][2]["init_args"]["n_executions"] = 4
