@@ -1,10 +1,13 @@
 """Every shipped config parses, and the full quickstart evaluation runs end to end."""
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, resolved_config, run_cli
 
 CONFIGS = REPO / "configs"
 EVALUATIONS = sorted(CONFIGS.glob("eval/*.yaml")) + sorted(CONFIGS.glob("quickstart/evaluate*"))
@@ -64,3 +67,54 @@ def test_full_quickstart_evaluation_scores_every_defense(digits_checkpoint, tmp_
     assert attacks == {"clean", "PGD-10", "PGD-10 (targeted, random)", "PGD-20 (eps 48/255)"}
     assert all(r["n"] == 40 for r in records)
     assert (output / "tradeoff.png").exists() and (output / "accuracy_vs_parameter.png").exists()
+
+
+# ------------------------------------------------ data blocks come from configs/data/
+SHIPPED = sorted(path for path in CONFIGS.glob("*/*.yaml") if path.parent.name != "data")
+
+
+def subcommand_of(config: Path) -> str:
+    evaluating = config.parent.name == "eval" or config.stem.startswith("evaluate")
+    return "test" if evaluating else "fit"
+
+
+@pytest.fixture(scope="module")
+def moved_configs(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """A copy of configs/ whose every data set fragment points `root` somewhere new.
+
+    Returns the copy and, per data class, the root its fragment now names. Fragments that
+    include another fragment (cifar10_eval.yaml) are left alone: they follow their base.
+    """
+    copy = tmp_path_factory.mktemp("configs") / "configs"
+    shutil.copytree(CONFIGS, copy)
+    moved_roots = {}
+    for fragment in sorted((copy / "data").glob("*.yaml")):
+        content = yaml.safe_load(fragment.read_text())
+        if "data" not in content:
+            continue
+        class_path = content["data"]["class_path"]
+        assert class_path not in moved_roots, f"two fragments of {class_path}"
+        moved_roots[class_path] = content["data"]["init_args"]["root"] = f"moved/{fragment.stem}"
+        fragment.write_text(yaml.safe_dump(content))
+    return copy, moved_roots
+
+
+@pytest.mark.parametrize("config", SHIPPED, ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_a_data_set_is_changed_in_one_place(config, moved_configs):
+    """Every config of a data set that has a fragment reads its block from the fragment.
+
+    Changing the fragment's root changes the config's root and nothing else (its own values,
+    e.g. the MI paper's batch 64 or a test subset, stay); a pasted copy of a data block would
+    keep the old root.
+    """
+    copy, moved_roots = moved_configs
+    subcommand = subcommand_of(config)
+    shipped = resolved_config(subcommand, config)
+    moved = resolved_config(subcommand, copy / config.relative_to(CONFIGS))
+    class_path = shipped["data"]["class_path"]
+    if class_path not in moved_roots:  # a data set of one config only (CIFAR-10-C)
+        assert moved == shipped
+        return
+    assert moved["data"]["init_args"].pop("root") == moved_roots[class_path]
+    shipped["data"]["init_args"].pop("root")
+    assert moved == shipped
