@@ -11,12 +11,8 @@ import torch
 
 from mixup_robust.atomic import atomic_file
 from mixup_robust.data.base import Arrays, InMemoryDataModule
-from mixup_robust.data.image_folder import (
-    IMAGE_EXTENSIONS,
-    decode_images,
-    file_reader,
-    missing_files_error,
-)
+from mixup_robust.data.image_folder import IMAGE_EXTENSIONS, decode_images, file_reader
+from mixup_robust.data.torchvision_format import missing_files_error
 
 _FOLDER = "tiny-imagenet-200"
 _URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
