@@ -15,12 +15,13 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import RichProgressBar
 
+from mixup_robust.atomic import write_atomically
 from mixup_robust.cli import SIGTERM_EXIT_STATUS, MixupRobustCLI, trainer_defaults
 from mixup_robust.data import DigitsDataModule
 from mixup_robust.data.image_folder import open_archive
 from mixup_robust.defenses import MixupInference, RandomRotation
 from mixup_robust.evaluation import ParameterSweep, load_classifier, plots
-from mixup_robust.evaluation.reports import refuse_overwrite, staged_run_files, write_atomically
+from mixup_robust.evaluation.reports import refuse_overwrite, staged_run_files
 from mixup_robust.training import Mixup
 from mixup_robust.training.guards import FiniteTraining, NonFiniteLossError, NonFiniteWeightsError
 from tests.conftest import REPO, fit_digits, last_checkpoint, resolved_config, run_cli

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from mixup_robust.defenses import ClassPool, VarMixupInference
-from mixup_robust.nets import SmallCNN, load_vae
+from mixup_robust.nets import SmallCNN, frozen_vae, load_vae
+from mixup_robust.nets.frozen_vae import FrozenVAE
 from mixup_robust.nets.vae import ResizingVAE, adapt_vae, resize_images
 from mixup_robust.training import MMDVAE, VarERM, VarMixup
 
@@ -107,3 +108,17 @@ def test_varmi_with_a_vae_of_another_size(tmp_path, resize):
     assert log_probs.shape == (6, 3)
     (gradient,) = torch.autograd.grad(log_probs.sum(), x)
     assert gradient.abs().sum() > 0
+
+
+def test_the_frozen_vae_is_read_once_and_adapted_once_per_shape(tmp_path, monkeypatch):
+    vae_ckpt = str(save_vae(tmp_path, (1, 16, 16)))
+    reads = []
+    monkeypatch.setattr(frozen_vae, "load_vae", lambda path: reads.append(path) or load_vae(path))
+    frozen = FrozenVAE(vae_ckpt, resize=True, source="VarMI vae_ckpt")
+    resized = frozen.adapted((1, 8, 8))
+    assert isinstance(resized, ResizingVAE) and frozen.adapted([1, 8, 8]) is resized
+    assert frozen.adapted((1, 16, 16)) is frozen.load() is resized.vae
+    assert reads == [vae_ckpt]
+    assert not resized.training and not any(p.requires_grad for p in resized.parameters())
+    with pytest.raises(ValueError, match=rf"^VarMI vae_ckpt {vae_ckpt}: .*set resize: true"):
+        FrozenVAE(vae_ckpt, resize=False, source="VarMI vae_ckpt").adapted((1, 8, 8))

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from mixup_robust.data.base import ExactDistributedSampler, _already_batched
 from mixup_robust.data.image_folder import decode_images, file_reader
+from mixup_robust.data.indexed_images import ExactDistributedSampler, already_batched
 
 SEVERITIES = (1, 2, 3, 4, 5)
 # The 15 corruptions of the benchmark, then the 4 extra ones shipped with CIFAR-10-C.
@@ -221,7 +221,7 @@ class CorruptionDataModule(L.LightningDataModule):
                     dataset,
                     batch_size=self.eval_batch_size,
                     sampler=ExactDistributedSampler(dataset, world_size, rank),
-                    collate_fn=_already_batched,
+                    collate_fn=already_batched,
                     num_workers=self.num_workers,
                 )
             )

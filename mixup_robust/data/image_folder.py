@@ -74,13 +74,6 @@ def decode_images(
     return torch.from_numpy(out)
 
 
-def missing_files_error(owner: str, missing: Sequence[Path | str], hint: str) -> FileNotFoundError:
-    """A FileNotFoundError that names the missing paths and says how to provide them."""
-    shown = ", ".join(str(path) for path in missing[:5])
-    more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
-    return FileNotFoundError(f"{owner}: missing {shown}{more}. {hint}")
-
-
 def file_reader(root: Path) -> Callable[[str], bytes]:
     """A `read` for `decode_images`: the bytes of a path relative to `root`."""
 

@@ -8,7 +8,7 @@ import torch
 from scipy.io import loadmat
 
 from mixup_robust.data.base import Arrays
-from mixup_robust.data.cifar import TorchvisionFormatDataModule
+from mixup_robust.data.torchvision_format import TorchvisionFormatDataModule
 
 
 class SVHNDataModule(TorchvisionFormatDataModule):

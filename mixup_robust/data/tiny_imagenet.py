@@ -2,7 +2,6 @@
 
 import hashlib
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -10,13 +9,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from mixup_robust.atomic import atomic_file
 from mixup_robust.data.base import Arrays, InMemoryDataModule
-from mixup_robust.data.image_folder import (
-    IMAGE_EXTENSIONS,
-    decode_images,
-    file_reader,
-    missing_files_error,
-)
+from mixup_robust.data.image_folder import IMAGE_EXTENSIONS, decode_images, file_reader
+from mixup_robust.data.torchvision_format import missing_files_error
 
 _FOLDER = "tiny-imagenet-200"
 _URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
@@ -132,15 +128,9 @@ class TinyImageNetDataModule(InMemoryDataModule):
         return images, labels
 
     def _write_cache(self, path: Path, images: np.ndarray, key: str) -> None:
-        """Writes the decoded pixels atomically (temporary file, then `os.replace`)."""
+        """Writes the decoded pixels atomically (`atomic_file`); a failure only warns."""
         try:
-            handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-            try:
-                with os.fdopen(handle, "wb") as file:
-                    np.savez(file, images=images, key=np.array(key))
-                os.replace(temporary, path)
-            except BaseException:
-                os.unlink(temporary)
-                raise
+            with atomic_file(path) as file:
+                np.savez(file, images=images, key=np.array(key))
         except OSError as error:
             warnings.warn(f"Could not write the Tiny ImageNet cache {path}: {error}", stacklevel=2)

@@ -10,7 +10,8 @@ from mixup_robust.defenses.base import Defense
 from mixup_robust.defenses.mixup_inference import MixupInference
 from mixup_robust.defenses.pool import ClassPool
 from mixup_robust.mixing import interpolate
-from mixup_robust.nets.vae import VAE, ResizingVAE, adapt_vae, load_vae
+from mixup_robust.nets.frozen_vae import FrozenVAE
+from mixup_robust.nets.vae import VAE, ResizingVAE
 
 
 class VarMixupInference(MixupInference):
@@ -50,7 +51,7 @@ class VarMixupInference(MixupInference):
         self.vae_ckpt = vae_ckpt
         self.resize = resize
         self.vae: VAE | ResizingVAE | None = None
-        self._loaded: VAE | None = None
+        self._frozen_vae = FrozenVAE(vae_ckpt, resize, source="VarMI vae_ckpt")  # not a module
         self._pool_latents: torch.Tensor | None = None
 
     def default_name(self) -> str:
@@ -62,12 +63,8 @@ class VarMixupInference(MixupInference):
         The VAE is adapted to the pool's image shape (`adapt_vae`: resized if `resize`).
         """
         super().bind(classifier, pool, seed)
-        if self._loaded is None:
-            object.__setattr__(self, "_loaded", load_vae(self.vae_ckpt))  # not a submodule
-        try:
-            self.vae = adapt_vae(self._loaded, tuple(pool.images.shape[1:]), self.resize)
-        except ValueError as error:
-            raise ValueError(f"VarMI vae_ckpt {self.vae_ckpt}: {error}") from error
+        self._frozen_vae.load()  # a file that is no VAE checkpoint: load_vae's own message
+        self.vae = self._frozen_vae.adapted(pool.images.shape[1:])
         device = next(classifier.parameters()).device
         self.vae.to(device).eval().requires_grad_(False)
         self.vae.check_images(pool.images[:1])

@@ -15,9 +15,9 @@ from mixup_robust.defenses import Defense, NoDefense
 from mixup_robust.evaluation.audit_ladder import Ladder
 from mixup_robust.evaluation.audit_output import audit_markdown, draw_audit, print_audit
 from mixup_robust.evaluation.audit_report import AuditSummary, summarize
+from mixup_robust.evaluation.defense_evaluation import _check_unique, bind_defenses
 from mixup_robust.evaluation.external import ExternalClassifier
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
-from mixup_robust.evaluation.module import _check_unique, bind_defenses
 from mixup_robust.evaluation.red_flags import RedFlagThresholds
 from mixup_robust.evaluation.trials import defense_trial
 from mixup_robust.seeding import keyed_uniform

@@ -6,8 +6,6 @@ python -m mixup_robust.evaluation.plots runs/.../results.json
 import argparse
 import json
 import math
-import os
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -17,7 +15,7 @@ matplotlib.use("Agg")  # files only; no display is needed or wanted
 import matplotlib.pyplot as plt  # noqa: E402
 from rich.console import Console  # noqa: E402
 
-from mixup_robust.filemodes import umask_mode  # noqa: E402
+from mixup_robust.atomic import atomic_file  # noqa: E402
 
 CLEAN = "clean"
 REQUIRED_FIELDS = ("defense", "attack", "accuracy")
@@ -26,16 +24,11 @@ MARKERS = ("s", "D", "^", "v", "P", "X", "o")
 
 def _save(figure, path: Path) -> Path:
     """Saves a PNG atomically (temporary file, then rename) and closes the figure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(handle)
     try:
-        figure.savefig(temporary, dpi=120, bbox_inches="tight")
-        os.chmod(temporary, umask_mode())  # mkstemp makes 0600 files; results are shared
-        os.replace(temporary, path)
+        with atomic_file(path) as file:
+            figure.savefig(file, format="png", dpi=120, bbox_inches="tight")
     finally:
         plt.close(figure)
-        Path(temporary).unlink(missing_ok=True)
     return path
 
 

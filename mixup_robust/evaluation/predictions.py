@@ -8,8 +8,9 @@ import torch.distributed as dist
 from lightning.pytorch.callbacks import Callback
 from rich.console import Console
 
+from mixup_robust.atomic import write_atomically
 from mixup_robust.evaluation.measurement import MeasurementModule
-from mixup_robust.evaluation.reports import records_to_csv, write_atomically
+from mixup_robust.evaluation.reports import records_to_csv
 
 PREDICTIONS_FILE = "predictions.csv"
 

@@ -13,24 +13,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from mixup_robust.filemodes import umask_mode
+from mixup_robust.atomic import umask_mode
 
 RESULT_FILES = ("results.json", "results.csv", "trials.csv")
 CONFIG_FILE = "config.yaml"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Writes `text` to a temporary file beside `path`, then renames it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(text)
-        os.chmod(temporary, umask_mode())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def run_files_in(directory: Path, config_is_ours: bool = True) -> list[str]:

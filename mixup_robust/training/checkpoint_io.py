@@ -1,7 +1,5 @@
 """Checkpoint files written atomically in their own directory, readable as the umask allows."""
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +8,7 @@ from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from mixup_robust.filemodes import umask_mode
+from mixup_robust.atomic import atomic_file
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -32,17 +30,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         local = "file" in (protocol if isinstance(protocol, tuple) else (protocol,))
         if storage_options is not None or not local:
             return super().save_checkpoint(checkpoint, path, storage_options)
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                torch.save(checkpoint, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.chmod(temporary, umask_mode())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_file(Path(path), durable=True) as file:
+            torch.save(checkpoint, file)
         return None

@@ -9,8 +9,6 @@ feeds x_i + delta_i instead, delta_i a PGD perturbation that maximizes the recon
 error of the clean image, and still reconstructs the clean x_i (docs/varmixup.md).
 """
 
-import os
-import tempfile
 from pathlib import Path
 
 import lightning as L
@@ -19,6 +17,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from torchvision.utils import save_image
 
+from mixup_robust.atomic import atomic_file
 from mixup_robust.attacks.budget import Budget, parse_budget
 from mixup_robust.nets.vae import VAE
 from mixup_robust.precision import full_precision
@@ -180,15 +179,8 @@ class MMDVAE(L.LightningModule):
     def _write_preview(self, images: torch.Tensor) -> None:
         grid = self.preview_grid(images)
         directory = Path(self.trainer.log_dir or self.trainer.default_root_dir) / "samples"
-        directory.mkdir(parents=True, exist_ok=True)
-        target = directory / f"epoch{self.current_epoch:04d}.png"
-        handle, temporary = tempfile.mkstemp(suffix=".png", dir=directory)
-        os.close(handle)
-        try:
-            save_image(grid, temporary, nrow=8, padding=1)
-            os.replace(temporary, target)
-        finally:
-            Path(temporary).unlink(missing_ok=True)
+        with atomic_file(directory / f"epoch{self.current_epoch:04d}.png") as file:
+            save_image(grid, file, format="png", nrow=8, padding=1)
 
     def configure_callbacks(self) -> list[ModelCheckpoint]:
         """The best checkpoint is the lowest val/loss (replaces the CLI's val/acc monitor)."""

@@ -16,17 +16,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from mixup_robust.mixing import interpolate, soft_cross_entropy, soft_targets
-from mixup_robust.nets.vae import VAE, ResizingVAE, adapt_vae, load_vae
+from mixup_robust.nets.frozen_vae import FrozenVAE
+from mixup_robust.nets.vae import VAE, ResizingVAE
 from mixup_robust.training.base import ClassifierModule
 from mixup_robust.training.mixup import Mixup
 
 
-class _FrozenVAE:
+class _WithFrozenVAE:
     """The frozen-VAE part shared by VarERM and VarMixup (a mixin of a LightningModule)."""
 
-    vae_ckpt: str
-    resize: bool
-    _vae: VAE | ResizingVAE | None
+    # A plain attribute, not a submodule: outside parameters(), state_dict() and train().
+    _frozen_vae: FrozenVAE
 
     def setup(self, stage: str) -> None:
         if stage == "fit":
@@ -38,17 +38,10 @@ class _FrozenVAE:
         A VAE trained at another resolution is wrapped in a `ResizingVAE` when `resize` is
         True (images resized to its size before encoding, decoded images back to the data's).
         """
-        if self._vae is None:
-            image_shape = tuple(self.hparams.image_shape)
-            try:
-                vae = adapt_vae(load_vae(self.vae_ckpt), image_shape, self.resize)
-            except ValueError as error:
-                raise ValueError(f"vae_ckpt {self.vae_ckpt}: {error}") from error
-            # A plain attribute, not a submodule: outside parameters(), state_dict() and train().
-            object.__setattr__(self, "_vae", vae)
-        if next(self._vae.parameters()).device != device:
-            self._vae.to(device)
-        return self._vae
+        vae = self._frozen_vae.adapted(self.hparams.image_shape)
+        if next(vae.parameters()).device != device:
+            vae.to(device)
+        return vae
 
     @torch.no_grad()
     def latent_means(self, images: torch.Tensor) -> torch.Tensor:
@@ -61,7 +54,7 @@ class _FrozenVAE:
         return self.frozen_vae(latents.device).decode(latents)
 
 
-class VarERM(_FrozenVAE, ClassifierModule):
+class VarERM(_WithFrozenVAE, ClassifierModule):
     """Cross-entropy on the VAE's reconstructions dec(E[z|x]) (the paper's VarERM, Eq. 13).
 
     Args:
@@ -82,7 +75,7 @@ class VarERM(_FrozenVAE, ClassifierModule):
         super().__init__(net, **kwargs)
         self.vae_ckpt = vae_ckpt
         self.resize = resize
-        self._vae = None
+        self._frozen_vae = FrozenVAE(vae_ckpt, resize)
 
     def training_loss(
         self, images: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator
@@ -90,7 +83,7 @@ class VarERM(_FrozenVAE, ClassifierModule):
         return F.cross_entropy(self(self.decode(self.latent_means(images))), labels)
 
 
-class VarMixup(_FrozenVAE, Mixup):
+class VarMixup(_WithFrozenVAE, Mixup):
     """Soft-target cross-entropy on dec(lambda E[z|x_i] + (1 - lambda) E[z|x_j]) (Eq. 12).
 
     Labels are mixed with the same lambda ~ Beta(alpha, alpha) as the latents (the paper's
@@ -117,7 +110,7 @@ class VarMixup(_FrozenVAE, Mixup):
         super().__init__(net, alpha=alpha, ratio_per=ratio_per, **kwargs)
         self.vae_ckpt = vae_ckpt
         self.resize = resize
-        self._vae = None
+        self._frozen_vae = FrozenVAE(vae_ckpt, resize)
 
     def mix_batch(
         self, images: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator

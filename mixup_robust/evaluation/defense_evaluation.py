@@ -1,5 +1,6 @@
 """The defense-evaluation LightningModule: every defense under every attack, in `test`."""
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +17,7 @@ from mixup_robust.evaluation.plots import draw_all
 from mixup_robust.evaluation.predictions import prediction_columns
 from mixup_robust.evaluation.progress import AttackProgress
 from mixup_robust.evaluation.reports import print_table
+from mixup_robust.evaluation.scoring import DefenseScores, ScoredBatch
 from mixup_robust.evaluation.sweep import ParameterSweep
 from mixup_robust.evaluation.trials import (
     attack_keys,
@@ -124,83 +126,70 @@ class DefenseEvaluation(MeasurementModule):
         check_images(images)
         for trial in range(self.trials):
             with defense_trial(self.defenses, trial):
-                self._test_trial(trial, images, labels, sample_index)
+                self._test_trial(ScoredBatch(images, labels, sample_index, trial=trial))
         self.progress.end_batch(batch_idx)
 
-    def _test_trial(self, trial: int, images, labels, sample_index) -> None:
-        """Every defense under every attack on one batch, with one trial's draws."""
-        clean = self._score_defenses(0, images, labels, sample_index, trial=trial)
+    def _test_trial(self, batch: ScoredBatch) -> None:
+        """Every defense under every attack on the clean `batch`, with its trial's draws."""
+        clean = self._score_defenses(batch)
         self.progress.advance("clean")
         for number, attack in enumerate(self.attacks, start=1):
             require_gradients("DefenseEvaluation")
             if attack.threat_model == "oblivious":
-                adversarial = self._craft(attack, number, images, labels, sample_index, trial=trial)
-                self._score_defenses(number, adversarial, labels, sample_index, *clean, trial=trial)
+                adversarial = self._craft(attack, number, batch)
+                self._score_defenses(replace(batch, images=adversarial, attack=number), clean)
                 self.progress.advance(attack.name)
                 continue
             for defense_number, defense in enumerate(self.defenses):
-                adversarial = self._craft(
-                    attack, number, images, labels, sample_index, trial=trial, defense=defense
-                )
-                self._score_defenses(
-                    number,
-                    adversarial,
-                    labels,
-                    sample_index,
-                    *clean,
-                    trial=trial,
-                    only=defense_number,
-                )
+                adversarial = self._craft(attack, number, batch, defense)
+                attacked = replace(batch, images=adversarial, attack=number)
+                self._score_defenses(attacked, clean, only=defense_number)
                 self.progress.advance(f"{attack.name} on {defense.name}")
 
-    def _craft(self, attack, number, images, labels, sample_index, trial=0, defense=None):
-        """One attack on one batch: against the bare classifier, or adaptively on `defense`."""
+    def _craft(
+        self, attack: Attack, number: int, clean: ScoredBatch, defense: Defense | None = None
+    ) -> torch.Tensor:
+        """Attack `number` on the clean batch: against the bare classifier, or `defense`."""
+        images, labels, sample_index = clean.images, clean.labels, clean.sample_index
         key = int(sample_index[0])  # seeds the random start by the batch's first sample
-        keys = attack_keys(trial, number, key)
+        keys = attack_keys(clean.trial, number, key)
         with seeded_torch_rng(self.seed, *keys, device=images.device):
             if defense is None:
                 return attack(self.classifier, images, labels)
             return attack.against_defense(defense, images, labels, sample_index)
 
     def _score_defenses(
-        self,
-        attack: int,
-        images: torch.Tensor,
-        labels: torch.Tensor,
-        sample_index: torch.Tensor,
-        clean_scores: list[torch.Tensor] | None = None,
-        clean_correct: torch.Tensor | None = None,
-        trial: int = 0,
-        only: int | None = None,
-    ) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """Updates every defense's metrics on one batch.
+        self, batch: ScoredBatch, clean: DefenseScores | None = None, only: int | None = None
+    ) -> DefenseScores:
+        """Updates every defense's metrics (or only defense number `only`'s) on one batch.
 
         Returns the defenses' detection scores and which inputs the bare classifier gets right.
-        Detection compares clean inputs with adversarial ones; with `detection_on:
-        successful` only clean inputs the classifier gets right and adversarial inputs that
-        turn a right prediction wrong take part (the usual protocol of detection papers).
+        Detection compares the `clean` batch's inputs with the attacked ones; with
+        `detection_on: successful` only clean inputs the classifier gets right and adversarial
+        inputs that turn a right prediction wrong take part (the usual protocol of detection
+        papers).
         """
         scores = []
         with torch.no_grad():
-            plain = F.log_softmax(self.classifier(images), dim=1)
-            correct = plain.argmax(dim=1) == labels
+            plain = F.log_softmax(self.classifier(batch.images), dim=1)
+            correct = plain.argmax(dim=1) == batch.labels
             negatives = positives = None
-            if clean_scores is not None:
+            if clean is not None:
                 negatives, positives = torch.ones_like(correct), torch.ones_like(correct)
                 if self.detection_on == "successful":
-                    negatives, positives = clean_correct, clean_correct & ~correct
+                    negatives, positives = clean.correct, clean.correct & ~correct
             for number, defense in enumerate(self.defenses):
                 if only is not None and number != only:
                     scores.append(None)
                     continue
-                log_probs = defense(images, sample_index)
+                log_probs = defense(batch.images, batch.sample_index)
                 scores.append(detection_scores(plain, log_probs, isinstance(defense, NoDefense)))
                 detection = None
-                if clean_scores is not None:
-                    detection = (clean_scores[number][negatives], scores[-1][positives])
-                metrics = self.metrics[self._key(number, attack, trial)]
-                update_cell(metrics, log_probs, labels, detection)
-        return scores, correct
+                if clean is not None:
+                    detection = (clean.detection[number][negatives], scores[-1][positives])
+                metrics = self.metrics[self._key(number, batch.attack, batch.trial)]
+                update_cell(metrics, log_probs, batch.labels, detection)
+        return DefenseScores(scores, correct)
 
     def predict_step(self, batch: tuple, batch_idx: int) -> dict[str, torch.Tensor]:
         """Per clean sample: each defense's prediction and confidence (`cli.py predict`)."""
