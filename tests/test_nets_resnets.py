@@ -111,7 +111,7 @@ def test_gradients_reach_first_conv(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(SMALL_NETS))
 def test_structure_contract(name: str) -> None:
-    """forward == head(features) == manual stem -> stages -> pool_features, for Manifold Mixup."""
+    """forward == head(pooled features) == manual stem -> stages -> pool_features (StagedNet)."""
     torch.manual_seed(0)
     model = SMALL_NETS[name](3, 4).eval()
     x = torch.randn(2, 3, 16, 16)
@@ -119,7 +119,7 @@ def test_structure_contract(name: str) -> None:
     assert isinstance(model.head, nn.Linear)
     assert model.head.out_features == 4
     with torch.no_grad():
-        feats = model.features(x)
+        feats = model.pool_features(model.forward_features(x))
         assert feats.shape == (2, model.head.in_features) == (2, model.feature_dim)
         h = model.stem(x)
         for stage in model.stages:

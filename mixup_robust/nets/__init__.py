@@ -11,6 +11,7 @@ from mixup_robust.nets.preact_resnet import (
     PreActResNet50,
 )
 from mixup_robust.nets.small_cnn import SmallCNN
+from mixup_robust.nets.staged import StagedNet
 from mixup_robust.nets.vae import VAE, load_vae
 from mixup_robust.nets.wide_resnet import WideResNet
 
@@ -25,6 +26,7 @@ __all__ = [
     "PreActResNet34",
     "PreActResNet50",
     "SmallCNN",
+    "StagedNet",
     "VAE",
     "WideResNet",
     "load_vae",

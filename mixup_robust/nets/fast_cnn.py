@@ -3,6 +3,8 @@
 import torch
 from torch import nn
 
+from mixup_robust.nets.staged import StagedNet
+
 
 def _conv(in_channels: int, out_channels: int) -> list[nn.Module]:
     return [
@@ -12,7 +14,7 @@ def _conv(in_channels: int, out_channels: int) -> list[nn.Module]:
     ]
 
 
-class FastCNN(nn.Module):
+class FastCNN(StagedNet):
     """A 2x2 stem, then three stages of conv-maxpool-BN-GELU-conv-BN-GELU, max pool, linear.
 
     The layout follows the published airbench design (a small patch stem, three stages at
@@ -20,6 +22,9 @@ class FastCNN(nn.Module):
     head); this is the project's own code, without airbench's data-dependent whitening
     initialization, lookahead or test-time augmentation. About 2 M parameters at the default
     widths: on a GPU an epoch of CIFAR-10 takes seconds.
+
+    The stem and the stages are one flat `nn.Sequential`, `features`, since checkpoints name
+    its layers `features.0` .. `features.22`; the stages are its consecutive slices.
 
     Args:
         in_channels: number of image channels.
@@ -39,15 +44,46 @@ class FastCNN(nn.Module):
         super().__init__()
         stem, *stages = widths
         layers: list[nn.Module] = [nn.Conv2d(in_channels, stem, 2, padding=1), nn.GELU()]
+        bounds = [len(layers)]
         previous = stem
         for width in stages:
             first = _conv(previous, width)
             # Pool right after the first conv, before its norm: cheaper than pooling later.
             layers += [first[0], nn.MaxPool2d(2), *first[1:], *_conv(width, width)]
+            bounds.append(len(layers))
             previous = width
-        self.features = nn.Sequential(*layers, nn.AdaptiveMaxPool2d(1), nn.Flatten())
+        self.features = nn.Sequential(*layers)
+        # Stage k is features[stage_bounds[k]:stage_bounds[k + 1]]; the stem comes before.
+        self.stage_bounds = tuple(bounds)
+        self.pool = nn.AdaptiveMaxPool2d(1)
         self.head = nn.Linear(previous, num_classes, bias=False)
         self.head_scale = head_scale
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x)) * self.head_scale
+    @property
+    def num_stages(self) -> int:
+        """How many stages the net has (three)."""
+        return len(self.stage_bounds) - 1
+
+    def _run_layers(self, hidden: torch.Tensor, first: int, last: int) -> torch.Tensor:
+        for layer in list(self.features)[first:last]:
+            hidden = layer(hidden)
+        return hidden
+
+    def forward_stem(self, images: torch.Tensor) -> torch.Tensor:
+        """The stem's output for normalized images (B, C, H, W)."""
+        return self._run_layers(images, 0, self.stage_bounds[0])
+
+    def forward_stages(
+        self, hidden: torch.Tensor, start: int = 0, stop: int | None = None
+    ) -> torch.Tensor:
+        """Runs stages start .. stop - 1 (consecutive layers of `features`) on `hidden`."""
+        stages = range(self.num_stages)[start:stop]
+        if not stages:
+            return hidden
+        return self._run_layers(
+            hidden, self.stage_bounds[stages[0]], self.stage_bounds[stages[-1] + 1]
+        )
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Scaled logits (B, num_classes) of the last stage's feature maps (B, D, h, w)."""
+        return self.head(self.pool_features(features)) * self.head_scale

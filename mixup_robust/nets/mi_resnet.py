@@ -10,7 +10,7 @@ where the shape changes, global average pooling and a linear layer on 256 featur
 4,752,586 parameters for 10 classes (PreActResNet50 has about 23.5 M): the paper's tables
 were measured on this net, so the MI-paper configs use it.
 
-The layout follows the other nets here (`stem`, `stages`, `pool_features`, `head`), so
+It is a `StagedNet` like the other nets here (`stem`, `stages`, `pool_features`, `head`), so
 Manifold Mixup and other layer-wise code work on it.
 """
 
@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from mixup_robust.nets.staged import StagedNet, he_normal_init_
 
 __all__ = ["MIBottleneck", "MIResNet", "MIResNet50"]
 
@@ -56,7 +58,7 @@ class MIBottleneck(nn.Module):
         return torch.relu(self.residual(x) + self.shortcut(x))
 
 
-class MIResNet(nn.Module):
+class MIResNet(StagedNet):
     """5x5 stem, stages of `MIBottleneck` blocks, global average pooling, linear head.
 
     Initialization as the official code (torchvision's ResNet recipe): Kaiming-normal
@@ -93,29 +95,8 @@ class MIResNet(nn.Module):
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.ModuleList(stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.feature_dim = in_planes
         self.head = nn.Linear(in_planes, num_classes)
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-
-    def pool_features(self, h: torch.Tensor) -> torch.Tensor:
-        """The last stage's output (B, D, h, w) pooled to features (B, D)."""
-        return torch.flatten(self.pool(h), 1)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate features (B, ``feature_dim``) of normalized input (B, C, H, W)."""
-        h = self.stem(x)
-        for stage in self.stages:
-            h = stage(h)
-        return self.pool_features(h)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (B, ``num_classes``) of normalized input ``x`` (B, C, H, W)."""
-        return self.head(self.features(x))
+        he_normal_init_(self)
 
 
 class MIResNet50(MIResNet):

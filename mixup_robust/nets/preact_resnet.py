@@ -5,8 +5,8 @@ papers (kuangliu/pytorch-cifar, Rice et al. 2020): a 3x3 stride-1 stem without m
 stages of pre-activation blocks (BN -> ReLU -> conv), and a final BN -> ReLU before global
 pooling. Global pooling is adaptive, so inputs from 8x8 up to 64x64 (and beyond) work.
 
-Every net exposes ``stem``, ``stages`` (an ``nn.ModuleList``), ``features`` and ``head`` so that
-generic code (e.g. Manifold Mixup) can run the stages one by one and mix hidden states.
+The nets are `StagedNet`s (``stem``, ``stages``, ``pool_features``, ``head``), so generic code
+(e.g. Manifold Mixup) can run the stages one by one and mix hidden states.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import Literal
 
 import torch
 from torch import nn
+
+from mixup_robust.nets.staged import StagedNet
 
 __all__ = [
     "PreActBlock",
@@ -101,12 +103,12 @@ _BLOCKS: dict[str, type[PreActBlock | PreActBottleneck]] = {
 }
 
 
-class PreActResNet(nn.Module):
+class PreActResNet(StagedNet):
     """General pre-activation ResNet with a CIFAR stem and adaptive global pooling.
 
-    ``features(x)`` is ``stem -> stages[0..3] -> BN -> ReLU -> adaptive avg pool -> flatten`` and
-    ``forward(x) == head(features(x))``. Inputs must already be normalized; the net does not
-    normalize.
+    ``forward_features(x)`` is ``stem -> stages[0..3]``; ``pool_features`` applies the final
+    BN -> ReLU, adaptive average pooling and flattening before the linear ``head``. Inputs
+    must already be normalized; the net does not normalize.
 
     Args:
         in_channels: Number of input image channels (e.g. 1 for MNIST, 3 for CIFAR).
@@ -148,27 +150,11 @@ class PreActResNet(nn.Module):
         self.stages = nn.ModuleList(stages)
         self.final_bn = nn.BatchNorm2d(in_planes)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.feature_dim = in_planes
         self.head = nn.Linear(in_planes, num_classes)
 
-    def pool_features(self, h: torch.Tensor) -> torch.Tensor:
-        """Map the last stage's output (B, D, h, w) to pooled features (B, D).
-
-        Applies the final BN and ReLU, adaptive average pooling to 1x1 and flattening. Useful
-        when running ``stem`` and ``stages`` by hand (e.g. Manifold Mixup).
-        """
-        return torch.flatten(self.pool(torch.relu(self.final_bn(h))), 1)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Return penultimate features (B, ``feature_dim``) for normalized input (B, C, H, W)."""
-        h = self.stem(x)
-        for stage in self.stages:
-            h = stage(h)
-        return self.pool_features(h)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return logits (B, ``num_classes``) for normalized input ``x`` (B, C, H, W)."""
-        return self.head(self.features(x))
+    def pool_features(self, features: torch.Tensor) -> torch.Tensor:
+        """The final BN and ReLU, then global average pooling: (B, D, h, w) -> (B, D)."""
+        return torch.flatten(self.pool(torch.relu(self.final_bn(features))), 1)
 
 
 class PreActResNet18(PreActResNet):

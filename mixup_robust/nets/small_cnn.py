@@ -1,7 +1,8 @@
 """A small convolutional classifier for quick CPU runs and tests."""
 
-import torch
 from torch import nn
+
+from mixup_robust.nets.staged import StagedNet
 
 
 def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -12,8 +13,8 @@ def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     )
 
 
-class SmallCNN(nn.Module):
-    """Two conv stages and a linear head; works for any input size from 8x8 up.
+class SmallCNN(StagedNet):
+    """A conv stem, two conv stages and a linear head; works for any input size from 8x8 up.
 
     Args:
         in_channels: number of image channels.
@@ -32,13 +33,3 @@ class SmallCNN(nn.Module):
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(2 * width, num_classes)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled penultimate features, shape (B, 2 * width)."""
-        x = self.stem(x)
-        for stage in self.stages:
-            x = stage(x)
-        return self.pool(x).flatten(1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))

@@ -6,14 +6,16 @@ a 3x3 stem with 16 channels, three stages of pre-activation basic blocks with wi
 dropout between the two convs of each block, and a final BN -> ReLU before global pooling.
 Global pooling is adaptive, so any input size from 8x8 upward works.
 
-Exposes ``stem``, ``stages`` (an ``nn.ModuleList``), ``features`` and ``head`` so that generic
-code (e.g. Manifold Mixup) can run the stages one by one and mix hidden states.
+A `StagedNet` (``stem``, ``stages``, ``pool_features``, ``head``), so generic code (e.g.
+Manifold Mixup) can run the stages one by one and mix hidden states.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from mixup_robust.nets.staged import StagedNet, he_normal_init_
 
 __all__ = ["WideBasicBlock", "WideResNet"]
 
@@ -55,13 +57,13 @@ class WideBasicBlock(nn.Module):
         return self.conv2(out) + shortcut
 
 
-class WideResNet(nn.Module):
+class WideResNet(StagedNet):
     """WRN-``depth``-``widen_factor`` with pre-activation blocks and adaptive global pooling.
 
-    ``features(x)`` is ``stem -> stages[0..2] -> BN -> ReLU -> adaptive avg pool -> flatten`` and
-    ``forward(x) == head(features(x))``. Inputs must already be normalized; the net does not
-    normalize. WRN-28-10 has 36,479,194 parameters and WRN-34-10 46,160,474 (3 channels, 10
-    classes).
+    ``forward_features(x)`` is ``stem -> stages[0..2]``; ``pool_features`` applies the final
+    BN -> ReLU, adaptive average pooling and flattening before the linear ``head``. Inputs
+    must already be normalized; the net does not normalize. WRN-28-10 has 36,479,194
+    parameters and WRN-34-10 46,160,474 (3 channels, 10 classes).
 
     Args:
         in_channels: Number of input image channels (e.g. 1 for MNIST, 3 for CIFAR).
@@ -107,36 +109,11 @@ class WideResNet(nn.Module):
         self.stages = nn.ModuleList(stages)
         self.final_bn = nn.BatchNorm2d(in_planes)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.feature_dim = in_planes
         self.head = nn.Linear(in_planes, num_classes)
-        self._reset_parameters()
+        # The reference initialization: torchvision's recipe, and a zero linear bias.
+        he_normal_init_(self)
+        nn.init.zeros_(self.head.bias)
 
-    def _reset_parameters(self) -> None:
-        """Reference initialization: He-normal (fan_out) convs, unit BN, zero linear bias."""
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
-
-    def pool_features(self, h: torch.Tensor) -> torch.Tensor:
-        """Map the last stage's output (B, D, h, w) to pooled features (B, D).
-
-        Applies the final BN and ReLU, adaptive average pooling to 1x1 and flattening. Useful
-        when running ``stem`` and ``stages`` by hand (e.g. Manifold Mixup).
-        """
-        return torch.flatten(self.pool(torch.relu(self.final_bn(h))), 1)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Return penultimate features (B, ``feature_dim``) for normalized input (B, C, H, W)."""
-        h = self.stem(x)
-        for stage in self.stages:
-            h = stage(h)
-        return self.pool_features(h)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return logits (B, ``num_classes``) for normalized input ``x`` (B, C, H, W)."""
-        return self.head(self.features(x))
+    def pool_features(self, features: torch.Tensor) -> torch.Tensor:
+        """The final BN and ReLU, then global average pooling: (B, D, h, w) -> (B, D)."""
+        return torch.flatten(self.pool(torch.relu(self.final_bn(features))), 1)
