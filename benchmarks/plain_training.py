@@ -15,9 +15,9 @@ from torch import nn
 from mixup_robust.data.augment import random_crop, random_horizontal_flip
 from mixup_robust.data.base import Arrays, InMemoryDataModule
 from mixup_robust.mixing import soft_cross_entropy
-from mixup_robust.nets import FastCNN, PlainCNN
+from mixup_robust.nets import FastCNN, PlainCNN, build_classifier
 from mixup_robust.precision import full_precision, to_channels_last
-from mixup_robust.training import ERM, ClassifierModule, InterpolatedAT, Mixup, build_classifier
+from mixup_robust.training import ERM, ClassifierModule, InterpolatedAT, Mixup
 from mixup_robust.training.base import OneCycleFactor
 
 EPS, STEP_SIZE = 8 / 255, 2 / 255

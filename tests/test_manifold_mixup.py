@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from mixup_robust.mixing import interpolate, soft_cross_entropy, soft_targets
-from mixup_robust.nets import MIResNet, PreActResNet, SmallCNN, WideResNet
-from mixup_robust.training import ManifoldMixup, Mixup, build_classifier
+from mixup_robust.nets import MIResNet, PreActResNet, SmallCNN, WideResNet, build_classifier
+from mixup_robust.training import ManifoldMixup, Mixup
 from mixup_robust.training.manifold_mixup import (
     forward_from_layer,
     forward_to_layer,

@@ -1,5 +1,6 @@
 """Plain torch networks: classifiers take pixels after `Normalize` and return logits."""
 
+from mixup_robust.nets.classifier import NetFactory, build_classifier
 from mixup_robust.nets.fast_cnn import FastCNN
 from mixup_robust.nets.mi_resnet import MIResNet, MIResNet50
 from mixup_robust.nets.normalize import Normalize
@@ -19,6 +20,7 @@ __all__ = [
     "FastCNN",
     "MIResNet",
     "MIResNet50",
+    "NetFactory",
     "Normalize",
     "PlainCNN",
     "PreActResNet",
@@ -29,5 +31,6 @@ __all__ = [
     "StagedNet",
     "VAE",
     "WideResNet",
+    "build_classifier",
     "load_vae",
 ]

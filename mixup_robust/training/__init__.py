@@ -2,7 +2,7 @@
 
 from mixup_robust.training.adversarial_training import AdversarialTraining
 from mixup_robust.training.aomixup import AdversariallyOptimizedMixup
-from mixup_robust.training.base import ClassifierModule, NetFactory, build_classifier
+from mixup_robust.training.base import ClassifierModule
 from mixup_robust.training.erm import ERM
 from mixup_robust.training.inner_attack import InnerPGD, attack_mode
 from mixup_robust.training.interpolated_at import InterpolatedAT
@@ -25,9 +25,7 @@ __all__ = [
     "MMDVAE",
     "ManifoldMixup",
     "Mixup",
-    "NetFactory",
     "VarERM",
     "VarMixup",
     "attack_mode",
-    "build_classifier",
 ]

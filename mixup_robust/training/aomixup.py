@@ -15,8 +15,8 @@ from torch import nn
 
 from mixup_robust.attacks.budget import Budget, parse_budget
 from mixup_robust.mixing import geometric_weight, interpolate, soft_cross_entropy, soft_targets
+from mixup_robust.nets import NetFactory
 from mixup_robust.precision import full_precision
-from mixup_robust.training.base import NetFactory
 from mixup_robust.training.mixup import Mixup
 
 LABEL_RULES = ("mixup", "geometric")

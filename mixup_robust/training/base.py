@@ -2,43 +2,22 @@
 
 import abc
 import shutil
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import lightning as L
 import numpy as np
 import torch
-from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from mixup_robust.attacks import Attack
-from mixup_robust.nets import Normalize
+from mixup_robust.nets import NetFactory, build_classifier
 from mixup_robust.precision import full_precision, to_channels_last
 from mixup_robust.seeding import numpy_rng, resolve_seed, seeded_torch_rng
 
 ONE_CYCLE_START = 1 / 25
 """The one-cycle schedule starts at lr / 25 (PyTorch's OneCycleLR default)."""
-
-NetFactory = Callable[[int, int], nn.Module]
-"""A net class (or partial) called as `net(in_channels, num_classes)`; see `mixup_robust.nets`."""
-
-
-def build_classifier(
-    net: NetFactory,
-    num_classes: int,
-    image_shape: Sequence[int],
-    mean: Sequence[float] | None,
-    std: Sequence[float] | None,
-) -> nn.Sequential:
-    """Normalize (first layer) followed by the net: pixels in [0, 1] in, logits out."""
-    channels = image_shape[0]
-    mean = tuple(mean) if mean is not None else (0.0,) * channels
-    std = tuple(std) if std is not None else (1.0,) * channels
-    if len(mean) != channels:
-        raise ValueError(f"mean has {len(mean)} channels but images have {channels}.")
-    return nn.Sequential(Normalize(mean, std), net(channels, num_classes))
 
 
 def require_gradients(where: str) -> None:
