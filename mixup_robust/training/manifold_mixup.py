@@ -1,11 +1,9 @@
 """Manifold Mixup (Verma et al. 2019): mixup of hidden representations at a random layer.
 
-The classifier is split with the nets' public attributes only (no Manifold-Mixup code inside
-the nets): `Normalize -> net.stem -> net.stages[0] -> ... -> net.stages[-1] -> tail`, the tail
-being `net.pool_features` then `net.head` where the net has `pool_features` (PreActResNet,
-WideResNet), else `net.pool`, flatten, `net.head` (SmallCNN). Layer 0 is the input pixels
-(before `Normalize`, so mixing there is exactly input mixup), layer k >= 1 the output of
-`stages[k - 1]`.
+The classifier is split through the `StagedNet` API of its net (no Manifold-Mixup code inside
+the nets): `Normalize -> net.forward_stem -> stage 0 -> ... -> stage n - 1 ->
+net.forward_head`. Layer 0 is the input pixels (before `Normalize`, so mixing there is
+exactly input mixup), layer k >= 1 the output of stage k - 1.
 """
 
 from collections.abc import Callable, Sequence
@@ -15,50 +13,61 @@ import numpy as np
 import torch
 from torch import nn
 
+from mixup_robust import nets
 from mixup_robust.mixing import interpolate, soft_cross_entropy, soft_targets
+from mixup_robust.nets import StagedNet
 from mixup_robust.training.mixup import Mixup
 
 __all__ = ["ManifoldMixup", "forward_from_layer", "forward_to_layer", "mixable_layers"]
 
 
-def _split(classifier: nn.Module) -> tuple[list[nn.Module], nn.Module]:
+def _staged_nets() -> list[str]:
+    """The names of the project's nets that Manifold Mixup can split."""
+    return sorted(
+        name
+        for name in nets.__all__
+        if isinstance(cls := getattr(nets, name), type)
+        and issubclass(cls, StagedNet)
+        and cls is not StagedNet
+    )
+
+
+def _split(classifier: nn.Module) -> tuple[list[nn.Module], StagedNet]:
     """The modules before the net (e.g. `Normalize`) and the net of `nn.Sequential(..., net)`."""
     if not isinstance(classifier, nn.Sequential) or len(classifier) == 0:
         raise TypeError(
             f"Expected the classifier nn.Sequential(Normalize, net), got {type(classifier)}."
         )
     *prefix, net = classifier
-    missing = [name for name in ("stem", "stages", "head") if not hasattr(net, name)]
-    if not (hasattr(net, "pool_features") or hasattr(net, "pool")):
-        missing.append("pool_features or pool")
-    if missing or not isinstance(net.stages, nn.ModuleList):
+    if not isinstance(net, StagedNet):
         raise TypeError(
-            f"{type(net).__name__} cannot be split into layers: it needs `stem`, `stages` (an "
-            f"nn.ModuleList), `head` and `pool_features` or `pool` (missing: {missing})."
+            f"{type(net).__name__} cannot be split into layers for Manifold Mixup: it is not a "
+            "mixup_robust.nets.StagedNet (stem, stages, head). Use one of the nets that are: "
+            f"{', '.join(_staged_nets())}; or make your net a subclass of StagedNet."
         )
     return prefix, net
 
 
 def mixable_layers(classifier: nn.Module) -> int:
-    """The number of layers where hidden states can be mixed: 0 .. len(net.stages)."""
-    return len(_split(classifier)[1].stages) + 1
+    """The number of layers where hidden states can be mixed: 0 .. net.num_stages."""
+    return _split(classifier)[1].num_stages + 1
 
 
-def _check_layer(net: nn.Module, layer: int) -> None:
-    if not 0 <= layer <= len(net.stages):
+def _check_layer(net: StagedNet, layer: int) -> None:
+    if not 0 <= layer <= net.num_stages:
         raise ValueError(
-            f"layer must be in 0..{len(net.stages)} for {type(net).__name__} (0: the input, "
-            f"k: after stages[k - 1]), got {layer}."
+            f"layer must be in 0..{net.num_stages} for {type(net).__name__} (0: the input, "
+            f"k: after stage k - 1), got {layer}."
         )
 
 
 def forward_to_layer(classifier: nn.Module, images: torch.Tensor, layer: int) -> torch.Tensor:
-    """The hidden state at `layer`: the images (0) or the output of `stages[layer - 1]`.
+    """The hidden state at `layer`: the images (0) or the output of stage `layer - 1`.
 
     Args:
         classifier: `nn.Sequential(Normalize, net)` as built by `build_classifier`.
         images: pixels in [0, 1], (B, C, H, W).
-        layer: 0 (the input itself) .. len(net.stages).
+        layer: 0 (the input itself) .. net.num_stages.
     """
     prefix, net = _split(classifier)
     _check_layer(net, layer)
@@ -67,10 +76,7 @@ def forward_to_layer(classifier: nn.Module, images: torch.Tensor, layer: int) ->
     hidden = images
     for module in prefix:
         hidden = module(hidden)
-    hidden = net.stem(hidden)
-    for stage in net.stages[:layer]:
-        hidden = stage(hidden)
-    return hidden
+    return net.forward_stages(net.forward_stem(hidden), stop=layer)
 
 
 def forward_from_layer(classifier: nn.Module, hidden: torch.Tensor, layer: int) -> torch.Tensor:
@@ -83,14 +89,8 @@ def forward_from_layer(classifier: nn.Module, hidden: torch.Tensor, layer: int) 
     if layer == 0:
         for module in prefix:
             hidden = module(hidden)
-        hidden = net.stem(hidden)
-    for stage in net.stages[layer:]:
-        hidden = stage(hidden)
-    if hasattr(net, "pool_features"):
-        features = net.pool_features(hidden)
-    else:
-        features = torch.flatten(net.pool(hidden), 1)
-    return net.head(features)
+        hidden = net.forward_stem(hidden)
+    return net.forward_head(net.forward_stages(hidden, start=layer))
 
 
 class ManifoldMixup(Mixup):
@@ -102,11 +102,11 @@ class ManifoldMixup(Mixup):
     `mix_layers=(0,)` it is exactly `Mixup` (same draws, same loss).
 
     Args:
-        net: the network, called as `net(in_channels, num_classes)`; it must expose `stem`,
-            `stages`, `head` and `pool_features` or `pool` (every net of `mixup_robust.nets`).
+        net: the network, called as `net(in_channels, num_classes)`; it must build a
+            `mixup_robust.nets.StagedNet` (every classifier net of `mixup_robust.nets` does).
         alpha: Beta parameter (Verma et al.: 2.0 on CIFAR; the VarMixup paper's mixup: 1.0).
         ratio_per: 'sample' (one lambda per sample) or 'batch' (Verma et al.'s code).
-        mix_layers: layers to mix at: 0 the input, k the output of stages[k - 1]; Verma et
+        mix_layers: layers to mix at: 0 the input, k the output of stage k - 1; Verma et
             al.'s PreActResNet setting is (0, 1, 2).
         **kwargs: see `ClassifierModule`.
     """
