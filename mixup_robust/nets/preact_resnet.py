@@ -33,23 +33,26 @@ class PreActBlock(nn.Module):
     """Pre-activation basic block: two 3x3 convs, each preceded by BN and ReLU.
 
     The projection shortcut (1x1 conv, no BN) is applied to the pre-activated input, as in the
-    reference implementation; the identity shortcut uses the raw input.
+    reference implementation; the identity shortcut uses the raw input. With ``dropout`` it
+    is the wide basic block of Wide ResNets (dropout between the two convs).
 
     Args:
         in_planes: Number of input channels.
         planes: Number of output channels of the block (``expansion`` is 1).
         stride: Stride of the first conv, 2 to halve the spatial size.
+        dropout: Dropout probability between the two convs (0 disables it).
     """
 
     expansion: int = 1
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, dropout: float = 0.0) -> None:
         super().__init__()
         out_planes = planes * self.expansion
         self.bn1 = nn.BatchNorm2d(in_planes)
         self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.dropout = dropout
         self.shortcut: nn.Module | None = None
         if stride != 1 or in_planes != out_planes:
             self.shortcut = nn.Conv2d(in_planes, out_planes, 1, stride=stride, bias=False)
@@ -58,9 +61,10 @@ class PreActBlock(nn.Module):
         """Apply the block to ``x`` of shape (B, in_planes, H, W)."""
         out = torch.relu(self.bn1(x))
         shortcut = self.shortcut(out) if self.shortcut is not None else x
-        out = self.conv1(out)
-        out = self.conv2(torch.relu(self.bn2(out)))
-        return out + shortcut
+        out = torch.relu(self.bn2(self.conv1(out)))
+        if self.dropout > 0:
+            out = nn.functional.dropout(out, p=self.dropout, training=self.training)
+        return self.conv2(out) + shortcut
 
 
 class PreActBottleneck(nn.Module):

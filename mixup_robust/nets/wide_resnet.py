@@ -15,46 +15,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mixup_robust.nets.preact_resnet import PreActBlock
 from mixup_robust.nets.staged import StagedNet, he_normal_init_
 
-__all__ = ["WideBasicBlock", "WideResNet"]
-
-
-class WideBasicBlock(nn.Module):
-    """Pre-activation wide basic block: BN -> ReLU -> conv3x3 -> BN -> ReLU -> dropout -> conv3x3.
-
-    When the channel count changes, the 1x1 projection shortcut (no BN) is applied to the
-    pre-activated input, as in the reference implementation; otherwise the shortcut is the raw
-    input.
-
-    Args:
-        in_planes: Number of input channels.
-        out_planes: Number of output channels.
-        stride: Stride of the first conv, 2 to halve the spatial size.
-        dropout: Dropout probability between the two convs (0 disables it).
-    """
-
-    def __init__(
-        self, in_planes: int, out_planes: int, stride: int = 1, dropout: float = 0.0
-    ) -> None:
-        super().__init__()
-        self.bn1 = nn.BatchNorm2d(in_planes)
-        self.conv1 = nn.Conv2d(in_planes, out_planes, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_planes)
-        self.conv2 = nn.Conv2d(out_planes, out_planes, 3, stride=1, padding=1, bias=False)
-        self.dropout = dropout
-        self.shortcut: nn.Module | None = None
-        if stride != 1 or in_planes != out_planes:
-            self.shortcut = nn.Conv2d(in_planes, out_planes, 1, stride=stride, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the block to ``x`` of shape (B, in_planes, H, W)."""
-        out = torch.relu(self.bn1(x))
-        shortcut = self.shortcut(out) if self.shortcut is not None else x
-        out = torch.relu(self.bn2(self.conv1(out)))
-        if self.dropout > 0:
-            out = nn.functional.dropout(out, p=self.dropout, training=self.training)
-        return self.conv2(out) + shortcut
+__all__ = ["WideResNet"]
 
 
 class WideResNet(StagedNet):
@@ -103,7 +67,7 @@ class WideResNet(StagedNet):
             stride = 1 if i == 0 else 2
             blocks = []
             for s in [stride] + [1] * (n - 1):
-                blocks.append(WideBasicBlock(in_planes, out_planes, s, dropout))
+                blocks.append(PreActBlock(in_planes, out_planes, s, dropout))
                 in_planes = out_planes
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.ModuleList(stages)
