@@ -13,7 +13,7 @@ from mixup_robust.nets import SmallCNN
 from mixup_robust.training import ERM, ClassifierSGD, CosineSchedule, OneCycleSchedule
 from mixup_robust.training.former_flags import upgrade_former_flags
 from mixup_robust.training.optimization import check_schedule_length
-from tests.conftest import fit_digits
+from tests.conftest import REPO, fit_digits, run_cli
 
 
 def tiny(**kwargs) -> ERM:
@@ -147,3 +147,11 @@ def test_a_checkpoint_with_former_flags_is_still_evaluated(digits_checkpoint, tm
     assert former_hparams["schedule"] == "cosine"  # the checkpoint's own record, as written
     images = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     assert torch.equal(before.eval()(images), today.eval()(images))
+
+
+def test_the_optimizer_is_set_in_one_place_only():
+    """Lightning's top-level optimizer would bypass the model's; the CLI does not offer it."""
+    config = REPO / "configs" / "quickstart" / "mixup.yaml"
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("fit", "--config", config, "--optimizer", "torch.optim.Adam", "--print_config")
+    assert exit_info.value.code not in (0, None)
