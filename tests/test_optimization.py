@@ -77,6 +77,12 @@ def test_a_run_length_schedule_spans_the_steps_or_the_epochs():
     assert rates(configured, 3)[2] == pytest.approx(0.1)  # half-way through 4 epochs
 
 
+def test_a_schedule_over_the_epochs_needs_max_epochs():
+    module = attach(tiny(scheduler=CosineSchedule()), max_epochs=None, steps=10)
+    with pytest.raises(ValueError, match="needs trainer.max_epochs.*scheduler_interval: step"):
+        module.configure_optimizers()  # a cosine over one epoch would have been silent
+
+
 def test_the_one_cycle_schedule_needs_two_steps():
     module = attach(tiny(scheduler=OneCycleSchedule()), max_epochs=1, steps=10)
     with pytest.raises(ValueError, match="at least 2 scheduler steps.*scheduler_interval: step"):

@@ -151,7 +151,13 @@ def run_length(trainer: L.Trainer, interval: SchedulerInterval) -> int:
                 "training steps above 1: set trainer.max_epochs or trainer.max_steps."
             )
         return int(total)
-    return max(1, trainer.max_epochs or 1)
+    if trainer.max_epochs is None or trainer.max_epochs < 1:  # a run bounded by max_steps only
+        raise ValueError(
+            "A schedule over the run stepped per epoch needs trainer.max_epochs (this run has "
+            f"max_epochs={trainer.max_epochs}): set it, or set scheduler_interval: step to lay "
+            "the schedule out over the run's optimizer steps."
+        )
+    return trainer.max_epochs
 
 
 def check_interval(interval: str) -> None:
