@@ -6,6 +6,7 @@ per-step one-cycle schedule, on random uint8 CIFAR-sized images, with random cro
 """
 
 import argparse
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -17,8 +18,8 @@ from mixup_robust.data.base import Arrays, InMemoryDataModule
 from mixup_robust.mixing import soft_cross_entropy
 from mixup_robust.nets import FastCNN, PlainCNN, build_classifier
 from mixup_robust.precision import full_precision, to_channels_last
-from mixup_robust.training import ERM, ClassifierModule, InterpolatedAT, Mixup
-from mixup_robust.training.base import OneCycleFactor
+from mixup_robust.training import ERM, ClassifierModule, InterpolatedAT, Mixup, OneCycleSchedule
+from mixup_robust.training.optimization import OneCycleFactor
 
 EPS, STEP_SIZE = 8 / 255, 2 / 255
 OPTIMIZER = {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4}
@@ -57,7 +58,8 @@ def build_method(method: str, args: argparse.Namespace, data: RandomImages) -> C
     """The project's LightningModule of `method` with the benchmark's settings."""
     kwargs = dict(
         num_classes=NUM_CLASSES, image_shape=data.image_shape, mean=data.mean, std=data.std,
-        schedule="onecycle", channels_last=args.channels_last, compile=args.compile, **OPTIMIZER,
+        optimizer=partial(torch.optim.SGD, **OPTIMIZER), scheduler=OneCycleSchedule(0.2),
+        scheduler_interval="step", channels_last=args.channels_last, compile=args.compile,
     )  # fmt: skip
     net = _net_factory(args.net)
     if method == "erm":

@@ -135,6 +135,11 @@ def main(args: list[str] | None = None) -> MixupRobustCLI:
             trainer_defaults=trainer_defaults(),
             save_config_kwargs={"overwrite": False},
             seed_everything_default=0,
+            # The optimizer and schedule are the model's own arguments
+            # (model.init_args.optimizer, .scheduler, .scheduler_interval); Lightning's top-level
+            # `optimizer` / `lr_scheduler` would silently replace them (and the schedule-length
+            # guard), so they do not exist.
+            auto_configure_optimizers=False,
             args=args,
         )
     except SIGTERMException:

@@ -1,14 +1,25 @@
 """The one-cycle schedule and the nets of the fast and CPU-scale recipes."""
 
+from functools import partial
+
 import pytest
 import torch
 
 from mixup_robust.nets import FastCNN, PlainCNN
-from mixup_robust.training import Mixup
+from mixup_robust.training import ClassifierSGD, Mixup, OneCycleSchedule
 
 
 def tiny(**kwargs) -> Mixup:
     return Mixup(PlainCNN, num_classes=4, image_shape=(1, 8, 8), **kwargs)
+
+
+def one_cycle(warmup_fraction: float = 0.2, **optimizer) -> dict:
+    """The per-step one-cycle schedule and the default SGD with `optimizer`'s changes."""
+    return {
+        "optimizer": partial(ClassifierSGD, **optimizer),
+        "scheduler": OneCycleSchedule(warmup_fraction),
+        "scheduler_interval": "step",
+    }
 
 
 def one_cycle_learning_rates(module: Mixup, total_steps: int) -> tuple[list[float], dict]:
@@ -25,9 +36,7 @@ def one_cycle_learning_rates(module: Mixup, total_steps: int) -> tuple[list[floa
 
 
 def test_one_cycle_warms_up_linearly_then_decays_every_step():
-    rates, configured = one_cycle_learning_rates(
-        tiny(lr=0.4, momentum=0.85, schedule="onecycle", warmup_fraction=0.25), 20
-    )
+    rates, configured = one_cycle_learning_rates(tiny(**one_cycle(0.25, lr=0.4, momentum=0.85)), 20)
     assert configured["lr_scheduler"]["interval"] == "step"
     peak = rates.index(max(rates))
     assert rates[peak] == pytest.approx(0.4) and peak == 5  # 25 % of 20 steps
@@ -43,17 +52,17 @@ def test_one_cycle_warms_up_linearly_then_decays_every_step():
 
 
 def test_one_cycle_works_for_very_short_runs():
-    rates, _ = one_cycle_learning_rates(tiny(lr=1.0, schedule="onecycle"), 2)
+    rates, _ = one_cycle_learning_rates(tiny(**one_cycle(lr=1.0)), 2)
     assert rates == pytest.approx([1 / 25, 1.0])
 
 
 def test_one_cycle_refuses_an_unbounded_run_and_a_bad_warmup():
-    module = tiny(schedule="onecycle")
+    module = tiny(**one_cycle())
     module.trainer = type("T", (), {"estimated_stepping_batches": float("inf")})()
     with pytest.raises(ValueError, match="max_epochs or trainer.max_steps"):
         module.configure_optimizers()
     with pytest.raises(ValueError, match="warmup_fraction"):
-        tiny(schedule="onecycle", warmup_fraction=1.0)
+        tiny(**one_cycle(warmup_fraction=1.0))
 
 
 @pytest.mark.parametrize("net", [FastCNN, PlainCNN])

@@ -15,6 +15,7 @@ from mixup_robust.training import (
     InnerPGD,
     InterpolatedAT,
     Mixup,
+    OneCycleSchedule,
     ThrottledProgressBar,
 )
 from mixup_robust.training.adversarial_training import cross_entropy_loss
@@ -76,8 +77,9 @@ def test_training_attack_stays_fp32_under_bf16_autocast():
 def test_bf16_mixed_training_runs_on_cpu(method, tmp_path):
     data = DigitsDataModule(batch_size=32)
     module = method(
-        SmallCNN, num_classes=10, image_shape=(1, 8, 8), schedule="onecycle",
-        channels_last=True, **({"steps": 2} if method is InterpolatedAT else {}),
+        SmallCNN, num_classes=10, image_shape=(1, 8, 8), scheduler=OneCycleSchedule(),
+        scheduler_interval="step", channels_last=True,
+        **({"steps": 2} if method is InterpolatedAT else {}),
     )  # fmt: skip
     before = module.classifier[1].head.weight.detach().clone()
     trainer = L.Trainer(
@@ -186,8 +188,8 @@ def fit_two_epochs(root, *callbacks, ckpt_path=None) -> dict:
     """Mixup with the fast-path options on the digits, max_epochs 2; returns the checkpoint."""
     torch.manual_seed(0)
     module = Mixup(
-        SmallCNN, num_classes=10, image_shape=(1, 8, 8), schedule="onecycle",
-        channels_last=True,
+        SmallCNN, num_classes=10, image_shape=(1, 8, 8), scheduler=OneCycleSchedule(),
+        scheduler_interval="step", channels_last=True,
     )  # fmt: skip
     checkpoint = ModelCheckpoint(dirpath=root, save_last=True)
     trainer = L.Trainer(

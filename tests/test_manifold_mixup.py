@@ -143,8 +143,9 @@ def test_the_layer_is_drawn_after_the_pairs_from_the_batch_rng():
 
 
 def test_training_updates_the_classifier():
-    module = ManifoldMixup(NETS["wrn_10_1"], num_classes=3, image_shape=SHAPE, optimizer="adam",
-                           lr=1e-2, schedule="constant")  # fmt: skip
+    adam = partial(torch.optim.Adam, lr=1e-2, weight_decay=5e-4)
+    module = ManifoldMixup(NETS["wrn_10_1"], num_classes=3, image_shape=SHAPE, optimizer=adam,
+                           scheduler=None)  # fmt: skip
     optimizer = module.configure_optimizers()
     assert isinstance(optimizer, torch.optim.Adam)
     before = [p.clone() for p in module.parameters()]

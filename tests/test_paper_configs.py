@@ -40,12 +40,16 @@ def test_mi_training_configs_use_the_official_net_and_schedule(name):
     config = load(name)
     model, data = config["model"]["init_args"], resolved_data("fit", name)
     assert model["net"]["class_path"] == "mixup_robust.nets.MIResNet50"
-    assert model["weight_decay"] == 0.0 and model["momentum"] == 0.9
-    assert model.get("optimizer", "sgd") == "sgd" and model["schedule"] == "multistep"
-    assert model["milestones"] == [100, 150] and model["gamma"] == 0.1
+    optimizer, scheduler = model["optimizer"], model["scheduler"]
+    sgd = optimizer["init_args"]
+    assert sgd["weight_decay"] == 0.0 and sgd["momentum"] == 0.9
+    assert optimizer["class_path"] == "torch.optim.SGD" and not sgd.get("nesterov", False)
+    assert scheduler["class_path"] == "torch.optim.lr_scheduler.MultiStepLR"
+    assert model["scheduler_interval"] == "epoch"
+    assert scheduler["init_args"] == {"milestones": [100, 150], "gamma": 0.1}
     assert config["trainer"]["max_epochs"] == 200 and data["batch_size"] == 64
     assert data["crop_padding"] == 4 and data.get("horizontal_flip", True) is not False
-    assert model["lr"] == (0.1 if name.endswith("iat.yaml") else 0.01)
+    assert sgd["lr"] == (0.1 if name.endswith("iat.yaml") else 0.01)
 
 
 @pytest.mark.parametrize("data", ["cifar10", "cifar100"])

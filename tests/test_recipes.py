@@ -52,10 +52,11 @@ def test_recipes_use_the_fast_path_settings():
     for method in ("erm", "mixup", "iat"):
         fast = (FAST / f"{method}.yaml").read_text()
         for setting in ("precision: bf16-mixed", "channels_last: true", "compile: true",
-                        "schedule: onecycle", "FastCNN"):  # fmt: skip
+                        "OneCycleSchedule", "scheduler_interval: step", "FastCNN"):  # fmt: skip
             assert setting in fast, (method, setting)
         cpu = (CPU / f"{method}.yaml").read_text()
-        assert "schedule: onecycle" in cpu and "PlainCNN" in cpu
+        assert "OneCycleSchedule" in cpu and "scheduler_interval: step" in cpu
+        assert "PlainCNN" in cpu
         # The data blocks are includes of configs/data/: read as the CLI resolves them.
         fast_data = resolved_config("fit", FAST / f"{method}.yaml")["data"]["init_args"]
         cpu_data = resolved_config("fit", CPU / f"{method}.yaml")["data"]["init_args"]

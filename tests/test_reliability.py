@@ -51,8 +51,9 @@ def small_evaluation(tmp_path: Path, checkpoint: Path, **init_args) -> Path:
 
 # ---------------------------------------------------------------- 1. non-finite loss
 def test_non_finite_loss_stops_training_and_no_checkpoint_holds_it(tmp_path):
-    with pytest.raises(NonFiniteLossError, match=r"epoch 0, batch \d+ .*model.init_args.lr"):
-        fit_digits(tmp_path, "mixup", 2, "--model.init_args.lr", "1e6")
+    lr = "model.init_args.optimizer.init_args.lr"
+    with pytest.raises(NonFiniteLossError, match=rf"epoch 0, batch \d+ .*{lr}"):
+        fit_digits(tmp_path, "mixup", 2, f"--{lr}", "1e6")
     for checkpoint in tmp_path.rglob("*.ckpt"):  # none at all, or only finite ones
         state = torch.load(checkpoint, weights_only=True)["state_dict"]
         assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())

@@ -1,5 +1,7 @@
 """Training modules: what ERM and Mixup compute, schedules, validation under attack."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,7 @@ import torch.nn.functional as F
 
 from mixup_robust.attacks import PGD
 from mixup_robust.nets import SmallCNN
-from mixup_robust.training import ERM, Mixup
+from mixup_robust.training import ERM, ClassifierSGD, CosineSchedule, Mixup
 
 
 def tiny(method=Mixup, **kwargs):
@@ -78,7 +80,12 @@ def test_batch_rng_is_keyed_on_seed_epoch_and_batch():
     [("multistep", 2, 0.1), ("multistep", 1, 1.0), ("cosine", 2, 0.5), ("constant", 3, 1.0)],
 )
 def test_schedules(schedule, epoch, factor):
-    module = tiny(lr=0.2, schedule=schedule, milestones=(2,), gamma=0.1)
+    scheduler = {
+        "multistep": partial(torch.optim.lr_scheduler.MultiStepLR, milestones=(2,), gamma=0.1),
+        "cosine": CosineSchedule(),
+        "constant": None,
+    }[schedule]
+    module = tiny(optimizer=partial(ClassifierSGD, lr=0.2), scheduler=scheduler)
     module.trainer = type("T", (), {"max_epochs": 4})()  # cosine reads max_epochs
     configured = module.configure_optimizers()
     if isinstance(configured, dict):
@@ -105,7 +112,10 @@ def test_validation_attack_needs_gradients_and_reports_robust_accuracy():
 
 
 def test_adam_is_an_option_of_every_method_and_keeps_the_schedule():
-    module = tiny(ERM, optimizer="adam", lr=1e-3, schedule="multistep", milestones=(1,))
+    module = tiny(
+        ERM, optimizer=partial(torch.optim.Adam, lr=1e-3, weight_decay=5e-4),
+        scheduler=partial(torch.optim.lr_scheduler.MultiStepLR, milestones=(1,), gamma=0.1),
+    )  # fmt: skip
     configured = module.configure_optimizers()
     optimizer, scheduler = configured["optimizer"], configured["lr_scheduler"]["scheduler"]
     assert isinstance(optimizer, torch.optim.Adam)

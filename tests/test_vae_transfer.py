@@ -25,6 +25,7 @@ def save_vae(directory: Path, shape: tuple[int, int, int]) -> Path:
     torch.manual_seed(0)
     module = MMDVAE(latent_dim=4, width=4, image_shape=shape)
     hparams = {**module.hparams, "_class_path": "mixup_robust.training.MMDVAE"}
+    hparams["optimizer"] = {"class_path": "torch.optim.Adam"}  # the CLI writes specs, not classes
     path = directory / f"vae_{shape[1]}.ckpt"
     torch.save({"state_dict": module.state_dict(), "hyper_parameters": hparams}, path)
     return path

@@ -1,6 +1,7 @@
 """VarMixup, VarERM, the MMD-VAE and VarMI: tiny CPU tests, plus one CLI run on the digits."""
 
 import json
+from functools import partial
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from mixup_robust.defenses import ClassPool, VarMixupInference
 from mixup_robust.evaluation.checkpoint import load_classifier
 from mixup_robust.mixing import interpolate, soft_targets
 from mixup_robust.nets import SmallCNN, load_vae
-from mixup_robust.training import MMDVAE, VarERM, VarMixup
+from mixup_robust.training import MMDVAE, ClassifierSGD, VarERM, VarMixup
 from mixup_robust.training.vae import mmd
 from tests.conftest import REPO, last_checkpoint, resolved_config, run_cli
 
@@ -29,6 +30,7 @@ def vae_ckpt(tmp_path):
     torch.manual_seed(0)
     module = MMDVAE(latent_dim=4, width=4, image_shape=SHAPE)
     hparams = {**module.hparams, "_class_path": "mixup_robust.training.MMDVAE"}
+    hparams["optimizer"] = {"class_path": "torch.optim.Adam"}  # the CLI writes specs, not classes
     path = tmp_path / "vae.ckpt"
     torch.save({"state_dict": module.state_dict(), "hyper_parameters": hparams}, path)
     return path
@@ -74,8 +76,8 @@ def test_labels_are_mixed_by_the_latents_ratio(vae_ckpt):
 
 @pytest.mark.parametrize("method", [VarMixup, VarERM])
 def test_the_vae_stays_frozen_while_the_classifier_trains(vae_ckpt, method):
-    module = method(tiny_net, str(vae_ckpt), num_classes=3, image_shape=SHAPE, lr=0.1,
-                    schedule="constant")  # fmt: skip
+    module = method(tiny_net, str(vae_ckpt), num_classes=3, image_shape=SHAPE, scheduler=None,
+                    optimizer=partial(ClassifierSGD, lr=0.1))  # fmt: skip
     module.setup("fit")
     module.train()
     vae = module.frozen_vae(torch.device("cpu"))

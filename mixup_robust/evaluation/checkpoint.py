@@ -3,10 +3,12 @@
 import sys
 from pathlib import Path
 
+from lightning.pytorch.cli import instantiate_module
 from torch import nn
 
 from mixup_robust.nets.checkpoint_file import read_checkpoint
 from mixup_robust.training import ClassifierModule
+from mixup_robust.training.former_flags import has_former_flags, upgrade_former_flags
 
 
 def load_classifier(path: str) -> tuple[nn.Module, dict]:
@@ -32,7 +34,13 @@ def load_classifier(path: str) -> tuple[nn.Module, dict]:
             "saved outside the CLI, cannot be evaluated as a classifier."
         )
     method = _training_class(hparams["_class_path"], file)
-    module = method.load_from_checkpoint(file, map_location="cpu")
+    if has_former_flags(hparams):  # written before issue 13: rebuilt with today's arguments
+        arguments = upgrade_former_flags(hparams)
+        arguments.pop("_instantiator", None)
+        module = instantiate_module(method, arguments)
+        module.load_state_dict(state)
+    else:
+        module = method.load_from_checkpoint(file, map_location="cpu")
     return module.classifier, dict(hparams)
 
 

@@ -8,6 +8,14 @@ from mixup_robust.training.inner_attack import InnerPGD, attack_mode
 from mixup_robust.training.interpolated_at import InterpolatedAT
 from mixup_robust.training.manifold_mixup import ManifoldMixup
 from mixup_robust.training.mixup import Mixup
+from mixup_robust.training.optimization import (
+    ClassicMultiStepLR,
+    ClassifierSGD,
+    CosineSchedule,
+    OneCycleSchedule,
+    RunLengthSchedule,
+    ScheduledModule,
+)
 from mixup_robust.training.progress_bar import ThrottledProgressBar
 from mixup_robust.training.trades import TRADES
 from mixup_robust.training.vae import MMDVAE
@@ -19,12 +27,18 @@ __all__ = [
     "ThrottledProgressBar",
     "AdversarialTraining",
     "AdversariallyOptimizedMixup",
+    "ClassicMultiStepLR",
+    "ClassifierSGD",
     "ClassifierModule",
+    "CosineSchedule",
     "InnerPGD",
     "InterpolatedAT",
     "MMDVAE",
     "ManifoldMixup",
     "Mixup",
+    "OneCycleSchedule",
+    "RunLengthSchedule",
+    "ScheduledModule",
     "VarERM",
     "VarMixup",
     "attack_mode",

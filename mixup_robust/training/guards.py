@@ -86,8 +86,9 @@ class FiniteTraining(Callback):
             f"The training loss is {float(value)} at epoch {epoch}, batch {batch_idx} "
             f"(optimizer step {global_step}); training stops here and writes no "
             "checkpoint of this state. Likely causes: a learning rate too high for this model "
-            f"(now {lr}; lower model.init_args.lr), an unstable loss setting (e.g. a huge "
-            "loss weight), or non-finite input data. The last checkpoint on disk "
+            f"(now {lr}; lower model.init_args.optimizer.init_args.lr), an unstable loss "
+            "setting (e.g. a huge loss weight), or non-finite input data. The last checkpoint "
+            "on disk "
             "(<run>/checkpoints/last.ckpt) holds the last finite state."
         )
 
@@ -100,6 +101,6 @@ class FiniteTraining(Callback):
             raise NonFiniteWeightsError(
                 f"Refusing to save a checkpoint at epoch {trainer.current_epoch}, step "
                 f"{trainer.global_step}: weights {broken[:3]} hold NaN or inf (the model "
-                "diverged). Lower model.init_args.lr and train again; the checkpoints already "
-                "on disk are unchanged."
+                "diverged). Lower model.init_args.optimizer.init_args.lr and train again; the "
+                "checkpoints already on disk are unchanged."
             )

@@ -11,7 +11,6 @@ error of the clean image, and still reconstructs the clean x_i (docs/varmixup.md
 
 from pathlib import Path
 
-import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
@@ -22,6 +21,13 @@ from mixup_robust.attacks.budget import Budget, parse_budget
 from mixup_robust.nets.vae import VAE
 from mixup_robust.precision import full_precision
 from mixup_robust.seeding import resolve_seed, seeded_torch_rng
+from mixup_robust.training.optimization import (
+    LRSchedulerCallable,
+    OptimizerCallable,
+    RunLengthSchedule,
+    ScheduledModule,
+    SchedulerInterval,
+)
 
 
 def gaussian_kernel(a: torch.Tensor, b: torch.Tensor, scale: float) -> torch.Tensor:
@@ -46,8 +52,8 @@ def mmd(samples: torch.Tensor, prior: torch.Tensor, scale: float | None = None) 
     )
 
 
-class MMDVAE(L.LightningModule):
-    """Trains a `VAE` with reconstruction + gamma x MMD(q(z) || N(0, I)), Adam.
+class MMDVAE(ScheduledModule):
+    """Trains a `VAE` with reconstruction + gamma x MMD(q(z) || N(0, I)) (Adam by default).
 
     The best checkpoint is the lowest `val/loss` (this module's own ModelCheckpoint replaces
     the CLI's default that monitors `val/acc`); `last.ckpt` is kept too.
@@ -57,7 +63,10 @@ class MMDVAE(L.LightningModule):
         width: channels of the VAE's first convolution.
         gamma: weight of the MMD term against the per-pixel mean squared error.
         kernel_scale: 2 sigma^2 of the Gaussian kernel; None: latent_dim.
-        lr: Adam learning rate.
+        optimizer: called with the VAE's parameters (see `ClassifierModule`); default
+            torch's Adam, lr 1e-3.
+        scheduler: the learning-rate schedule (see `ClassifierModule`); default None, constant.
+        scheduler_interval: 'epoch' or 'step', when the scheduler steps.
         adversarial: train the adv-VAE on PGD-perturbed inputs.
         eps: L-infinity budget of the perturbation, pixel units (a float or "8/255").
         step_size: PGD step, pixel units.
@@ -76,7 +85,9 @@ class MMDVAE(L.LightningModule):
         width: int = 32,
         gamma: float = 1.0,
         kernel_scale: float | None = None,
-        lr: float = 1e-3,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        scheduler: LRSchedulerCallable | RunLengthSchedule | None = None,
+        scheduler_interval: SchedulerInterval = "epoch",
         adversarial: bool = False,
         eps: Budget = "8/255",
         step_size: Budget = "2/255",
@@ -91,6 +102,7 @@ class MMDVAE(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.hparams.seed = resolve_seed(seed)  # None follows the run's seed
+        self.set_optimization(optimizer, scheduler, scheduler_interval)
         channels, height, width_px = image_shape
         if height != width_px:
             raise ValueError(f"The VAE needs square images, got {height}x{width_px}.")
@@ -188,6 +200,3 @@ class MMDVAE(L.LightningModule):
             monitor="val/loss", mode="min", save_last=True, filename="best-{epoch}-{step}"
         )
         return [checkpoint]
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.vae.parameters(), lr=self.hparams.lr)
