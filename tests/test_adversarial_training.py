@@ -6,12 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mixup_robust.attacks import InnerPGD
 from mixup_robust.nets import SmallCNN
 from mixup_robust.training import (
     ERM,
     TRADES,
     AdversarialTraining,
-    InnerPGD,
     InterpolatedAT,
     Mixup,
 )

@@ -6,13 +6,13 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 
+from mixup_robust.attacks import InnerPGD
 from mixup_robust.data import DigitsDataModule
 from mixup_robust.data.device_resident import check_fits_on_device
 from mixup_robust.nets import SmallCNN
 from mixup_robust.training import (
     ERM,
     AdversariallyOptimizedMixup,
-    InnerPGD,
     InterpolatedAT,
     Mixup,
     OneCycleSchedule,

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
+from mixup_robust.attacks import project_offset
 from mixup_robust.evaluation import LocalLinearityEvaluation, local_linearity_error
-from mixup_robust.evaluation.local_linearity import _project
 from tests.conftest import REPO, run_cli
 from tests.test_ddp_and_resume import cli
 
@@ -64,7 +64,7 @@ def test_pgd_beats_the_random_start_and_ignores_parameter_gradients():
 
 def test_projection_keeps_the_ball_and_the_pixel_range():
     images, _ = _images()
-    delta = _project(torch.randn(images.shape), images, 0.05)
+    delta = project_offset(images, torch.randn(images.shape), 0.05) - images
     assert delta.abs().max() <= 0.05 + 1e-7
     assert (images + delta).min() >= 0 and (images + delta).max() <= 1
 

@@ -19,6 +19,8 @@ from torch import nn
 from mixup_robust.attacks.adaptive_paper import paper_variant
 from mixup_robust.attacks.base import Attack
 from mixup_robust.attacks.budget import Budget, parse_budget
+from mixup_robust.attacks.modes import preserved_modes
+from mixup_robust.attacks.steps import project_linf, signed_step
 
 
 class EOTPGD(Attack):
@@ -68,13 +70,8 @@ class EOTPGD(Attack):
         )
 
     def against_defense(self, defense, images, labels, sample_index):
-        modes = {module: module.training for module in defense.modules()}
-        try:
-            with torch.inference_mode(False), torch.enable_grad():
-                return self._attack(defense, images, labels, sample_index).detach()
-        finally:
-            for module, training in modes.items():
-                module.training = training
+        with preserved_modes(defense), torch.inference_mode(False), torch.enable_grad():
+            return self._attack(defense, images, labels, sample_index).detach()
 
     def _attack(self, defense, images, labels, sample_index) -> torch.Tensor:
         defense.eval()
@@ -88,8 +85,8 @@ class EOTPGD(Attack):
             adversarial.requires_grad_(True)
             log_probs = copies(adversarial, step)
             gradient = torch.autograd.grad(self.loss(log_probs, labels), adversarial)[0]
-            adversarial = adversarial.detach() + self.step_size * gradient.sign()
-            adversarial = (images + (adversarial - images).clamp(-self.eps, self.eps)).clamp(0, 1)
+            adversarial = signed_step(adversarial, gradient, self.step_size)
+            adversarial = project_linf(adversarial, images, self.eps)
         return adversarial
 
     @staticmethod
@@ -181,8 +178,9 @@ class MixupInferenceAdaptivePGD(EOTPGD):
             perturbations.requires_grad_(True)
             log_probs = defense.mixed_log_probs(images[:, None] + perturbations, partners)
             gradient = torch.autograd.grad(self.loss(log_probs, labels), perturbations)[0]
-            step = self.step_size * gradient.mean(dim=1, keepdim=True).sign()
-            perturbations = (perturbations.detach() + step).clamp(low, high)
+            mean_gradient = gradient.mean(dim=1, keepdim=True)
+            perturbations = signed_step(perturbations, mean_gradient, self.step_size)
+            perturbations = perturbations.clamp(low, high)
         return (images + perturbations.mean(dim=1)).clamp(0, 1)
 
     def _copy_bounds(self, defense, images, partners) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mixup_robust.attacks.steps import signed_step
+
 
 def paper_variant(attack, defense: nn.Module, images: torch.Tensor, partners: torch.Tensor):
     """Adversarial images x + mean_k d_k (may leave [0, 1], as in the official code).
@@ -44,6 +46,7 @@ def paper_variant(attack, defense: nn.Module, images: torch.Tensor, partners: to
         log_probs = defense.mixed_log_probs(images[:, None] + perturbations / ratio, partners)
         loss = F.nll_loss(log_probs.flatten(0, 1), own_labels, reduction="sum")
         gradient = torch.autograd.grad(loss, perturbations)[0]
-        step = attack.step_size * gradient.mean(dim=1, keepdim=True).sign()
-        perturbations = (perturbations.detach() + step).clamp(low, high)
+        mean_gradient = gradient.mean(dim=1, keepdim=True)
+        perturbations = signed_step(perturbations, mean_gradient, attack.step_size)
+        perturbations = perturbations.clamp(low, high)
     return images + perturbations.mean(dim=1)

@@ -5,6 +5,8 @@ import abc
 import torch
 from torch import nn
 
+from mixup_robust.attacks.modes import preserved_modes
+
 THREAT_MODELS = ("oblivious", "adaptive")
 
 
@@ -57,16 +59,13 @@ class Attack(abc.ABC):
     def perturb(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Adversarial images in [0, 1] against `model` (logits or log-probabilities out)."""
 
-    def __call__(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor):
+    def __call__(
+        self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
         # torchattacks restores the mode with model.train(), which would unfreeze submodules
         # (e.g. batch norm kept in eval); each module's own mode is restored here instead.
-        modes = {module: module.training for module in model.modules()}
-        try:
-            with torch.inference_mode(False), torch.enable_grad():
-                return self.perturb(model, images, labels).detach()
-        finally:
-            for module, training in modes.items():
-                module.training = training
+        with preserved_modes(model), torch.inference_mode(False), torch.enable_grad():
+            return self.perturb(model, images, labels).detach()
 
     def against_defense(
         self,

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torchmetrics import Metric
 
-from mixup_robust.attacks import EOTPGD, Attack
+from mixup_robust.attacks import EOTPGD, Attack, require_gradients
 from mixup_robust.defenses import Defense, NoDefense
 from mixup_robust.evaluation.audit_ladder import Ladder
 from mixup_robust.evaluation.audit_output import audit_markdown, draw_audit, print_audit
@@ -21,7 +21,6 @@ from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.evaluation.red_flags import RedFlagThresholds
 from mixup_robust.evaluation.trials import defense_trial
 from mixup_robust.seeding import keyed_uniform
-from mixup_robust.training.base import require_gradients
 
 _FULL_LADDER_STREAM = 0xF011
 

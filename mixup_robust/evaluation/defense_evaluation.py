@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mixup_robust.attacks import Attack
+from mixup_robust.attacks import Attack, require_gradients
 from mixup_robust.defenses import ClassPool, Defense, NoDefense
 from mixup_robust.evaluation.external import ExternalClassifier
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
@@ -26,7 +26,6 @@ from mixup_robust.evaluation.trials import (
     write_trials,
 )
 from mixup_robust.seeding import seeded_torch_rng
-from mixup_robust.training.base import require_gradients
 
 CLEAN = "clean"
 

@@ -7,12 +7,12 @@ from rich.table import Table
 from torch import nn
 from torchmetrics import SumMetric
 
+from mixup_robust.attacks import require_gradients
 from mixup_robust.attacks.budget import Budget, parse_budget
 from mixup_robust.evaluation.linearity_plots import plot_local_linearity
 from mixup_robust.evaluation.local_linearity import local_linearity_error
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.seeding import keyed_uniform
-from mixup_robust.training.base import require_gradients
 
 MEASURE = "local_linearity"
 _START_STREAM = 71  # separates the random starts from other keyed draws

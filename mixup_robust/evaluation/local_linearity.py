@@ -11,18 +11,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mixup_robust.attacks import project_offset, signed_step
+
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def per_sample_cross_entropy(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of each sample's logits on its true label, shape (B,)."""
     return F.cross_entropy(outputs, labels, reduction="none")
-
-
-def _project(delta: torch.Tensor, images: torch.Tensor, eps: float) -> torch.Tensor:
-    """Clips `delta` to the eps-ball and `images + delta` to [0, 1]."""
-    delta = delta.clamp(-eps, eps)
-    return (images + delta).clamp(0, 1) - images
 
 
 def local_linearity_error(
@@ -76,7 +72,7 @@ def local_linearity_error(
 
     if start is None:
         start = torch.rand(images.shape, generator=generator, device=images.device) * 2 - 1
-    delta = _project(eps * start.to(images), images, eps)
+    delta = project_offset(images, eps * start.to(images), eps) - images
     best = torch.zeros_like(clean_loss)
     for _ in range(steps):
         with torch.enable_grad():
@@ -84,7 +80,7 @@ def local_linearity_error(
             current = error(delta)
             (ascent,) = torch.autograd.grad(current.sum(), delta)
         best = torch.maximum(best, current.detach())
-        delta = _project(delta.detach() + step_size * ascent.sign(), images, eps)
+        delta = project_offset(images, signed_step(delta, ascent, step_size), eps) - images
     with torch.no_grad():
         best = torch.maximum(best, error(delta))
     return best

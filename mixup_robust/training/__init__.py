@@ -4,7 +4,6 @@ from mixup_robust.training.adversarial_training import AdversarialTraining
 from mixup_robust.training.aomixup import AdversariallyOptimizedMixup
 from mixup_robust.training.base import ClassifierModule
 from mixup_robust.training.erm import ERM
-from mixup_robust.training.inner_attack import InnerPGD, attack_mode
 from mixup_robust.training.interpolated_at import InterpolatedAT
 from mixup_robust.training.manifold_mixup import ManifoldMixup
 from mixup_robust.training.mixup import Mixup
@@ -31,7 +30,6 @@ __all__ = [
     "ClassifierSGD",
     "ClassifierModule",
     "CosineSchedule",
-    "InnerPGD",
     "InterpolatedAT",
     "MMDVAE",
     "ManifoldMixup",
@@ -41,5 +39,4 @@ __all__ = [
     "ScheduledModule",
     "VarERM",
     "VarMixup",
-    "attack_mode",
 ]

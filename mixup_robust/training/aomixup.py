@@ -4,19 +4,16 @@ The paper's code is not available; this module implements this project's reading
 abstract, written out in docs/aomixup.md.
 """
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import torch
-from torch import nn
 
+from mixup_robust.attacks import InnerPGD, project_linf
 from mixup_robust.attacks.budget import Budget, parse_budget
 from mixup_robust.mixing import geometric_weight, interpolate, soft_cross_entropy, soft_targets
 from mixup_robust.nets import NetFactory
-from mixup_robust.precision import full_precision
 from mixup_robust.training.mixup import Mixup
 
 LABEL_RULES = ("mixup", "geometric")
@@ -56,24 +53,6 @@ class MixupPoint:
     def mixed(self) -> torch.Tensor:
         """x_mix = clip(lambda (x_i + d_i) + (1 - lambda) (x_j + d_j), 0, 1)."""
         return interpolate(self.images, self.partners, self.ratio).clamp(0, 1)
-
-
-def project(adversarial: torch.Tensor, clean: torch.Tensor, eps: float) -> torch.Tensor:
-    """The nearest image to `adversarial` within the eps-ball (L-inf) of `clean` and [0, 1]."""
-    delta = (adversarial - clean).clamp(-eps, eps)
-    return (clean + delta).clamp(0, 1)
-
-
-@contextlib.contextmanager
-def eval_mode(module: nn.Module) -> Iterator[None]:
-    """Puts every submodule in eval mode for the block and restores each one's own mode."""
-    modes = {submodule: submodule.training for submodule in module.modules()}
-    module.eval()
-    try:
-        yield
-    finally:
-        for submodule, training in modes.items():
-            submodule.training = training
 
 
 class AdversariallyOptimizedMixup(Mixup):
@@ -129,6 +108,8 @@ class AdversariallyOptimizedMixup(Mixup):
         self.eps = parse_budget(eps, "eps")
         self.step_size = parse_budget(step_size, "step_size")
         self.steps = steps
+        # The endpoints' PGD; it starts where `start_point` puts it (the batch's numpy draws).
+        self.inner_attack = InnerPGD(self.eps, self.step_size, steps, start="none")
         self.optimize_ratio = optimize_ratio
         self.ratio_radius = ratio_radius
         self.ratio_step_size = ratio_step_size
@@ -160,7 +141,7 @@ class AdversariallyOptimizedMixup(Mixup):
         def uniform(clean: torch.Tensor) -> torch.Tensor:
             noise = rng.uniform(-self.eps, self.eps, size=tuple(clean.shape))
             noise = torch.from_numpy(noise.astype(np.float32)).to(clean.device, clean.dtype)
-            return project(clean + noise, clean, self.eps)
+            return project_linf(clean + noise, clean, self.eps)
 
         return MixupPoint(uniform(pairs.images), uniform(pairs.partners), pairs.ratio)
 
@@ -179,27 +160,32 @@ class AdversariallyOptimizedMixup(Mixup):
 
     def ascent_step(self, pairs: MixupPairs, point: MixupPoint) -> MixupPoint:
         """One PGD step: signed steps for the endpoints, a signed projected step for lambda."""
-        images = point.images.detach().requires_grad_(True)
-        partners = point.partners.detach().requires_grad_(True)
-        ratio = point.ratio.detach().requires_grad_(self.optimize_ratio)
-        inputs = [images, partners] + ([ratio] if self.optimize_ratio else [])
-        with torch.enable_grad(), full_precision(images.device):  # fp32 under bf16 training
-            loss = self.point_loss(pairs, MixupPoint(images, partners, ratio))
-            grads = torch.autograd.grad(loss, inputs)
-        images = project(images.detach() + self.step_size * grads[0].sign(), pairs.images, self.eps)
-        partners = project(
-            partners.detach() + self.step_size * grads[1].sign(), pairs.partners, self.eps
-        )
-        ratio = ratio.detach()
+        iterates = [point.images, point.partners]
+        projections = [
+            lambda images: project_linf(images, pairs.images, self.eps),
+            lambda partners: project_linf(partners, pairs.partners, self.eps),
+        ]
+        step_sizes = [self.step_size, self.step_size]
         if self.optimize_ratio:
-            ratio = ratio + self.ratio_step_size * grads[2].sign()
-            ratio = torch.minimum(torch.maximum(ratio, pairs.low), pairs.high)
-        return MixupPoint(images, partners, ratio)
+            iterates.append(point.ratio)
+            projections.append(
+                lambda ratio: torch.minimum(torch.maximum(ratio, pairs.low), pairs.high)
+            )
+            step_sizes.append(self.ratio_step_size)
+        fixed_ratio = point.ratio.detach()
+
+        def loss(
+            images: torch.Tensor, partners: torch.Tensor, ratio: torch.Tensor = fixed_ratio
+        ) -> torch.Tensor:
+            return self.point_loss(pairs, MixupPoint(images, partners, ratio))
+
+        moved = self.inner_attack.ascent_step(loss, iterates, projections, step_sizes)
+        return MixupPoint(moved[0], moved[1], moved[2] if self.optimize_ratio else fixed_ratio)
 
     def maximize(self, pairs: MixupPairs, rng: np.random.Generator) -> MixupPoint:
         """The inner maximization: `steps` PGD steps from the start, the model in eval mode."""
         point = self.start_point(pairs, rng)
-        with eval_mode(self):
+        with self.inner_attack.mode(self):
             for _ in range(self.steps):
                 point = self.ascent_step(pairs, point)
         return point

@@ -8,7 +8,7 @@ import torch
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
-from mixup_robust.attacks import Attack
+from mixup_robust.attacks import Attack, require_gradients
 from mixup_robust.nets import NetFactory, build_classifier
 from mixup_robust.precision import full_precision, to_channels_last
 from mixup_robust.seeding import numpy_rng, resolve_seed, seeded_torch_rng
@@ -21,15 +21,6 @@ from mixup_robust.training.optimization import (
     ScheduledModule,
     SchedulerInterval,
 )
-
-
-def require_gradients(where: str) -> None:
-    """Raises a clear error when attacks would run under inference mode."""
-    if torch.is_inference_mode_enabled():
-        raise RuntimeError(
-            f"{where} runs an attack, which needs gradients, but Lightning is in inference mode. "
-            "Set `trainer.inference_mode: false` (the mixup-robust CLI does by default)."
-        )
 
 
 def check_compiler(backend: str) -> None:

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mixup_robust.attacks import InnerPGD
 from mixup_robust.attacks.budget import Budget, parse_budget
 from mixup_robust.mixing import (
     interpolate,
@@ -22,7 +23,6 @@ from mixup_robust.training.adversarial_training import (
     cross_entropy_loss,
 )
 from mixup_robust.training.base import ClassifierModule
-from mixup_robust.training.inner_attack import InnerPGD
 from mixup_robust.training.mixup import check_alpha
 
 Mixing = tuple[torch.Tensor, torch.Tensor]

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mixup_robust.attacks import InnerPGD
 from mixup_robust.attacks.budget import Budget, parse_budget
 from mixup_robust.training.base import ClassifierModule
-from mixup_robust.training.inner_attack import InnerPGD
 
 
 def kl_to_clean(clean_probabilities: torch.Tensor, logits: torch.Tensor, reduction: str):

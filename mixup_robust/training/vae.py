@@ -17,6 +17,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torchvision.utils import save_image
 
 from mixup_robust.atomic import atomic_file
+from mixup_robust.attacks import InnerPGD, project_offset
 from mixup_robust.attacks.budget import Budget, parse_budget
 from mixup_robust.nets.vae import VAE
 from mixup_robust.precision import full_precision
@@ -111,6 +112,10 @@ class MMDVAE(ScheduledModule):
         self.step_size = parse_budget(step_size, "step_size")
         if steps < 0:
             raise ValueError(f"steps={steps}; the PGD of the adv-VAE needs steps >= 0.")
+        # It perturbs an offset (the loop always did) and runs in the module's own mode.
+        self.inner_attack = InnerPGD(
+            self.eps, self.step_size, steps, bn_mode="train", update_bn_stats=True
+        )
         self._preview: torch.Tensor | None = None
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -126,13 +131,12 @@ class MMDVAE(ScheduledModule):
         eps = self.eps
         delta = torch.empty_like(images).uniform_(-eps, eps)
         delta = ((images + delta).clamp(0, 1) - images).detach()
-        with torch.enable_grad():
-            for _ in range(self.hparams.steps):
-                delta.requires_grad_(True)
-                error = self.reconstruction_error(images + delta, images).sum()
-                gradient = torch.autograd.grad(error, delta)[0]
-                delta = (delta.detach() + self.step_size * gradient.sign()).clamp(-eps, eps)
-                delta = (images + delta).clamp(0, 1) - images
+        with self.inner_attack.mode(self):
+            (delta,) = self.inner_attack.ascend(
+                lambda offset: self.reconstruction_error(images + offset, images).sum(),
+                [delta],
+                [lambda offset: project_offset(images, offset, eps) - images],
+            )
         return (images + delta).detach()
 
     def losses(self, inputs: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -1,15 +1,17 @@
 """The inner maximization of adversarial training: L-inf PGD on a loss passed in.
 
-The evaluation attacks come from torchattacks (`mixup_robust.attacks`), but training needs
+The evaluation attacks come from torchattacks, but training needs
 what torchattacks does not offer: a custom loss (the KL to the clean prediction of TRADES),
 a random start drawn from the batch's seeded generator rather than torch's global RNG (so a
 resumed run redraws exactly the starts of the uninterrupted one), control over batch norm
 during the attack, and no side effect on the model's modes, running statistics or
-parameter gradients. The loop is ten lines, so it is written out here.
+parameter gradients. The loop is ten lines, so it is written out here. Its step
+(`InnerPGD.ascent_step`) also serves the PGD of the adv-VAE (which perturbs an offset) and of
+adversarially optimized mixup (which perturbs both mixup endpoints and the ratio).
 """
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,12 +20,16 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from mixup_robust.attacks.modes import preserved_modes
+from mixup_robust.attacks.steps import project_bounds, signed_step
 from mixup_robust.precision import full_precision
 
 BatchNormMode = Literal["eval", "train"]
 Start = Literal["uniform", "normal", "none"]
 AttackLoss = Callable[[torch.Tensor], torch.Tensor]
 """Maps the logits of the perturbed batch to the scalar loss that the attack ascends."""
+Projection = Callable[[torch.Tensor], torch.Tensor]
+"""Maps an iterate after its step back into its feasible set (eps-ball, [0, 1] ...)."""
 
 _BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
@@ -57,15 +63,11 @@ def attack_mode(
     """
     if bn_mode not in ("eval", "train"):
         raise ValueError(f"bn_mode={bn_mode!r}; choose 'eval' or 'train'.")
-    modes = {module: module.training for module in model.modules()}
     saved = [] if update_bn_stats else _batch_norm_buffers(model)
-    if bn_mode == "eval":
-        model.eval()
     try:
-        yield
+        with preserved_modes(model, eval_inside=bn_mode == "eval"):
+            yield
     finally:
-        for module, training in modes.items():
-            module.training = training
         with torch.no_grad():
             for module, name, value in saved:
                 getattr(module, name).copy_(value)
@@ -131,8 +133,52 @@ class InnerPGD:
 
     def project(self, candidate: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         """The closest point of the eps-ball around `images` inside [0, 1]."""
-        candidate = torch.minimum(torch.maximum(candidate, images - self.eps), images + self.eps)
-        return candidate.clamp(0.0, 1.0)
+        return project_bounds(candidate, images, self.eps)
+
+    def ascent_step(
+        self,
+        objective: Callable[..., torch.Tensor],
+        iterates: Sequence[torch.Tensor],
+        projections: Sequence[Projection],
+        step_sizes: Sequence[float] | None = None,
+    ) -> list[torch.Tensor]:
+        """One projected signed-gradient step of every iterate up `objective(*iterates)`.
+
+        Args:
+            objective: the scalar to ascend, a function of the iterates in their order.
+            iterates: the tensors perturbed together (the images; or an offset; or the two
+                mixup endpoints and the mixup ratio).
+            projections: per iterate, the map back into its feasible set.
+            step_sizes: per iterate; default `step_size` for each.
+
+        Returns:
+            The next iterates, detached. Gradients are taken with `torch.autograd.grad` with
+            respect to the iterates only, so parameters' `.grad` are untouched.
+        """
+        step_sizes = [self.step_size] * len(iterates) if step_sizes is None else step_sizes
+        leaves = [iterate.detach().requires_grad_(True) for iterate in iterates]
+        # fp32 even under bf16 autocast in training: see mixup_robust.precision.
+        with torch.enable_grad(), full_precision(leaves[0].device):
+            gradients = torch.autograd.grad(objective(*leaves), leaves)
+        return [
+            project(signed_step(leaf, gradient, step_size))
+            for leaf, gradient, project, step_size in zip(
+                leaves, gradients, projections, step_sizes, strict=True
+            )
+        ]
+
+    def ascend(
+        self,
+        objective: Callable[..., torch.Tensor],
+        iterates: Sequence[torch.Tensor],
+        projections: Sequence[Projection],
+        step_sizes: Sequence[float] | None = None,
+    ) -> list[torch.Tensor]:
+        """`steps` ascent steps (see `ascent_step`) from `iterates`; the last ones, detached."""
+        iterates = [iterate.detach() for iterate in iterates]
+        for _ in range(self.steps):
+            iterates = self.ascent_step(objective, iterates, projections, step_sizes)
+        return iterates
 
     def __call__(
         self,
@@ -143,18 +189,16 @@ class InnerPGD:
     ) -> torch.Tensor:
         """Adversarial images (detached) that ascend `loss` from a start drawn with `rng`.
 
-        Gradients are taken with `torch.autograd.grad` with respect to the input only, so
-        the parameters' `.grad` are untouched.
+        The parameters' `.grad` are untouched (see `ascent_step`).
         """
         images = images.detach()
         adversarial = self.random_start(images, rng)
         if self.eps == 0:
             return adversarial
-        # fp32 even under bf16 autocast in training: see mixup_robust.precision.
-        with self.mode(model), torch.enable_grad(), full_precision(images.device):
-            for _ in range(self.steps):
-                adversarial.requires_grad_(True)
-                (gradient,) = torch.autograd.grad(loss(model(adversarial)), adversarial)
-                step = self.step_size * gradient.sign()
-                adversarial = self.project(adversarial.detach() + step, images)
-        return adversarial.detach()
+        with self.mode(model):
+            (adversarial,) = self.ascend(
+                lambda candidate: loss(model(candidate)),
+                [adversarial],
+                [lambda candidate: self.project(candidate, images)],
+            )
+        return adversarial
