@@ -1,17 +1,26 @@
-"""The pieces every PGD loop shares (attacks/)."""
+"""The pieces every PGD loop shares (attacks/) and the defense contracts attacks check."""
 
 import pytest
 import torch
 from torch import nn
 
 from mixup_robust.attacks import (
+    EOTPGD,
+    PGD,
+    FreshDraws,
     InnerPGD,
+    MixupInferenceAdaptivePGD,
+    PartnerMixingDefense,
+    PixelMixingDefense,
+    RandomizedDefense,
     preserved_modes,
     project_bounds,
     project_linf,
     project_offset,
     signed_step,
 )
+from mixup_robust.defenses import GaussianNoise, MixupInference, VarMixupInference
+from mixup_robust.nets import SmallCNN
 
 
 def test_preserved_modes_restores_each_submodule_even_after_an_error():
@@ -85,3 +94,25 @@ def test_ascend_takes_steps_with_the_default_step_size_and_none_for_zero_steps()
     assert torch.allclose(three, torch.full((3,), 0.3))
     (none,) = InnerPGD(eps=1, step_size=0.1, steps=0).ascend(objective, [start], [lambda x: x])
     assert torch.equal(none, start) and not none.requires_grad
+
+
+def test_defenses_satisfy_the_protocols_the_attacks_check():
+    mi = MixupInference("other", mixup_ratio=0.5)
+    varmi = VarMixupInference("unused.ckpt")
+    noise = GaussianNoise()
+    assert isinstance(mi, PixelMixingDefense) and mi.mixes_pixels
+    # VarMI has every member of a pixel-mixing defense, but mixes latent codes.
+    assert isinstance(varmi, PartnerMixingDefense) and not varmi.mixes_pixels
+    assert isinstance(noise, RandomizedDefense) and not isinstance(noise, PartnerMixingDefense)
+    assert not isinstance(SmallCNN(1, 4, width=4), RandomizedDefense)
+
+
+@pytest.mark.parametrize(
+    "attack", [EOTPGD(steps=1, n_samples=2), MixupInferenceAdaptivePGD(steps=1), PGD(steps=1)]
+)
+def test_an_attack_refuses_a_model_that_is_not_a_randomized_defense(attack):
+    images, labels = torch.rand(2, 1, 8, 8), torch.tensor([0, 1])
+    with pytest.raises(TypeError, match="needs a RandomizedDefense.*lacks execution_log_probs"):
+        attack.against_defense(SmallCNN(1, 4, width=4), images, labels, torch.arange(2))
+    with pytest.raises(TypeError, match="FreshDraws needs a RandomizedDefense"):
+        FreshDraws(SmallCNN(1, 4, width=4))

@@ -4,6 +4,12 @@ from mixup_robust.attacks.adaptive import EOTPGD, MixupInferenceAdaptivePGD
 from mixup_robust.attacks.autoattack import AutoAttack
 from mixup_robust.attacks.base import Attack, FreshDraws
 from mixup_robust.attacks.budget import parse_budget
+from mixup_robust.attacks.defense_protocols import (
+    PartnerMixingDefense,
+    PartnerPool,
+    PixelMixingDefense,
+    RandomizedDefense,
+)
 from mixup_robust.attacks.fgsm import FGSM
 from mixup_robust.attacks.inner_pgd import InnerPGD, attack_mode
 from mixup_robust.attacks.modes import preserved_modes, require_gradients
@@ -28,6 +34,10 @@ __all__ = [
     "FreshDraws",
     "InnerPGD",
     "MixupInferenceAdaptivePGD",
+    "PartnerMixingDefense",
+    "PartnerPool",
+    "PixelMixingDefense",
+    "RandomizedDefense",
     "attack_mode",
     "parse_budget",
     "preserved_modes",

@@ -10,6 +10,7 @@ of B x N_A inputs (the defense chunks it), never as a loop of N_A passes:
   perturbation is the average of the copies' perturbations.
 """
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
@@ -19,8 +20,17 @@ from torch import nn
 from mixup_robust.attacks.adaptive_paper import paper_variant
 from mixup_robust.attacks.base import Attack
 from mixup_robust.attacks.budget import Budget, parse_budget
+from mixup_robust.attacks.defense_protocols import (
+    PartnerMixingDefense,
+    PixelMixingDefense,
+    RandomizedDefense,
+    require_defense,
+)
 from mixup_robust.attacks.modes import preserved_modes
 from mixup_robust.attacks.steps import project_linf, signed_step
+
+CopiesLogProbs = Callable[[torch.Tensor, int], torch.Tensor]
+"""Maps (adversarial images, step) to the log-probabilities of their N_A copies, (B, N_A, C)."""
 
 
 class EOTPGD(Attack):
@@ -63,18 +73,35 @@ class EOTPGD(Attack):
             "n_samples": self.n_samples,
         }  # fmt: skip
 
-    def perturb(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor):
+    def perturb(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         raise TypeError(
             f"{self.name} is an adaptive attack: it needs the defense (against_defense), "
             "so declare it with threat_model adaptive in an evaluation."
         )
 
-    def against_defense(self, defense, images, labels, sample_index):
-        with preserved_modes(defense), torch.inference_mode(False), torch.enable_grad():
+    def against_defense(
+        self,
+        defense: nn.Module,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        sample_index: torch.Tensor,
+    ) -> torch.Tensor:
+        """Adversarial images against `defense` (a `RandomizedDefense`), run in eval mode."""
+        require_defense(defense, RandomizedDefense, self.name)
+        with (
+            preserved_modes(defense, eval_inside=True),
+            torch.inference_mode(False),
+            torch.enable_grad(),
+        ):
             return self._attack(defense, images, labels, sample_index).detach()
 
-    def _attack(self, defense, images, labels, sample_index) -> torch.Tensor:
-        defense.eval()
+    def _attack(
+        self,
+        defense: RandomizedDefense,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        sample_index: torch.Tensor,
+    ) -> torch.Tensor:
         executions = torch.arange(self.n_samples, device=images.device)
         copies = self.copies_log_probs(defense, images, sample_index, executions)
         adversarial = images.clone()
@@ -99,7 +126,13 @@ class EOTPGD(Attack):
         flat = log_probs.reshape(-1, log_probs.shape[-1])
         return F.nll_loss(flat, labels.repeat_interleave(n_copies), reduction="sum") / n_copies
 
-    def copies_log_probs(self, defense, images, sample_index, executions):
+    def copies_log_probs(
+        self,
+        defense: RandomizedDefense,
+        images: torch.Tensor,
+        sample_index: torch.Tensor,
+        executions: torch.Tensor,
+    ) -> CopiesLogProbs:
         """A function (adversarial images, step) -> per-copy log-probs, (B, N_A, C)."""
 
         def evaluate(adversarial: torch.Tensor, step: int) -> torch.Tensor:
@@ -161,11 +194,16 @@ class MixupInferenceAdaptivePGD(EOTPGD):
     def describe(self) -> dict:
         return {**super().describe(), "variant": self.variant}
 
-    def _attack(self, defense, images, labels, sample_index) -> torch.Tensor:
-        mixes_pixels = getattr(defense, "mixes_pixels", False)
-        if not (mixes_pixels and self.perturbation == "average_over_copies"):
+    def _attack(
+        self,
+        defense: RandomizedDefense,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        sample_index: torch.Tensor,
+    ) -> torch.Tensor:
+        per_copy = self.perturbation == "average_over_copies"
+        if not (per_copy and isinstance(defense, PixelMixingDefense) and defense.mixes_pixels):
             return super()._attack(defense, images, labels, sample_index)
-        defense.eval()
         partners = self._fixed_partners(defense, images, sample_index)
         if self.variant == "paper":
             return paper_variant(self, defense, images, partners)
@@ -183,7 +221,9 @@ class MixupInferenceAdaptivePGD(EOTPGD):
             perturbations = perturbations.clamp(low, high)
         return (images + perturbations.mean(dim=1)).clamp(0, 1)
 
-    def _copy_bounds(self, defense, images, partners) -> tuple[torch.Tensor, torch.Tensor]:
+    def _copy_bounds(
+        self, defense: PixelMixingDefense, images: torch.Tensor, partners: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-copy limits of d_k: the eps-ball, and the mixed input kept in [0, 1]."""
         ratio = defense.mixup_ratio
         if ratio <= 0:
@@ -194,14 +234,22 @@ class MixupInferenceAdaptivePGD(EOTPGD):
         high = ((1 - partner_part) / ratio - images[:, None]).clamp_max(self.eps)
         return low, torch.maximum(high, low)
 
-    def _fixed_partners(self, defense, images, sample_index) -> torch.Tensor:
+    def _fixed_partners(
+        self, defense: PartnerMixingDefense, images: torch.Tensor, sample_index: torch.Tensor
+    ) -> torch.Tensor:
         executions = torch.arange(self.n_samples, device=images.device)
         with torch.no_grad(), defense.fresh_draw(1):
             predicted = defense.classifier(images).argmax(dim=1)
             return defense.partners(predicted, sample_index, executions)
 
-    def copies_log_probs(self, defense, images, sample_index, executions):
-        if not hasattr(defense, "mixed_log_probs"):
+    def copies_log_probs(
+        self,
+        defense: RandomizedDefense,
+        images: torch.Tensor,
+        sample_index: torch.Tensor,
+        executions: torch.Tensor,
+    ) -> CopiesLogProbs:
+        if not isinstance(defense, PartnerMixingDefense):
             return lambda adversarial, step: self._fixed_draw(
                 defense, adversarial, sample_index, executions
             )
@@ -209,6 +257,11 @@ class MixupInferenceAdaptivePGD(EOTPGD):
         return lambda adversarial, step: defense.mixed_log_probs(adversarial, partners)
 
     @staticmethod
-    def _fixed_draw(defense, adversarial, sample_index, executions) -> torch.Tensor:
+    def _fixed_draw(
+        defense: RandomizedDefense,
+        adversarial: torch.Tensor,
+        sample_index: torch.Tensor,
+        executions: torch.Tensor,
+    ) -> torch.Tensor:
         with defense.fresh_draw(1):
             return defense.execution_log_probs(adversarial, sample_index, executions)

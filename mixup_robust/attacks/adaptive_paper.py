@@ -8,19 +8,29 @@ prediction on m_k (untargeted PGD without labels), and is kept in the valid rang
 adversarial input is x + mean_k(d_k), with no clipping.
 """
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from mixup_robust.attacks.defense_protocols import PixelMixingDefense
 from mixup_robust.attacks.steps import signed_step
 
+if TYPE_CHECKING:  # adaptive.py imports this module
+    from mixup_robust.attacks.adaptive import MixupInferenceAdaptivePGD
 
-def paper_variant(attack, defense: nn.Module, images: torch.Tensor, partners: torch.Tensor):
+
+def paper_variant(
+    attack: "MixupInferenceAdaptivePGD",
+    defense: PixelMixingDefense,
+    images: torch.Tensor,
+    partners: torch.Tensor,
+) -> torch.Tensor:
     """Adversarial images x + mean_k d_k (may leave [0, 1], as in the official code).
 
     Args:
         attack: the `MixupInferenceAdaptivePGD` (eps, step_size, steps, random_start).
-        defense: a Mixup Inference defense (`mixup_ratio`, `pool`, `classifier`).
+        defense: a Mixup Inference defense (`mixup_ratio`, `pool`, `mixed_log_probs`).
         images: clean inputs in [0, 1], (B, C, H, W).
         partners: pool positions of the N_A fixed partners, (B, N_A).
     """

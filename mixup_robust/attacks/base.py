@@ -5,6 +5,7 @@ import abc
 import torch
 from torch import nn
 
+from mixup_robust.attacks.defense_protocols import RandomizedDefense, require_defense
 from mixup_robust.attacks.modes import preserved_modes
 
 THREAT_MODELS = ("oblivious", "adaptive")
@@ -19,6 +20,7 @@ class FreshDraws(nn.Module):
 
     def __init__(self, defense: nn.Module) -> None:
         super().__init__()
+        require_defense(defense, RandomizedDefense, "FreshDraws")
         self.defense = defense
         self.calls = 0
 
@@ -80,6 +82,7 @@ class Attack(abc.ABC):
         (expectation over the defense's randomness across the attack's queries); attacks that
         know more about the defense (EOT-PGD, MI's adaptive PGD) override it.
         """
+        require_defense(defense, RandomizedDefense, self.name)
         return self(FreshDraws(defense), images, labels)
 
     def describe(self) -> dict:

@@ -1,13 +1,13 @@
 """The inner maximization of adversarial training: L-inf PGD on a loss passed in.
 
-The evaluation attacks come from torchattacks, but training needs
-what torchattacks does not offer: a custom loss (the KL to the clean prediction of TRADES),
-a random start drawn from the batch's seeded generator rather than torch's global RNG (so a
-resumed run redraws exactly the starts of the uninterrupted one), control over batch norm
-during the attack, and no side effect on the model's modes, running statistics or
-parameter gradients. The loop is ten lines, so it is written out here. Its step
-(`InnerPGD.ascent_step`) also serves the PGD of the adv-VAE (which perturbs an offset) and of
-adversarially optimized mixup (which perturbs both mixup endpoints and the ratio).
+The evaluation attacks come from torchattacks, but training needs what torchattacks does
+not offer: a custom loss (the KL to the clean prediction of TRADES), a random start drawn
+from the batch's seeded generator rather than torch's global RNG (so a resumed run redraws
+exactly the starts of the uninterrupted one), control over batch norm during the attack,
+and no side effect on the model's modes, running statistics or parameter gradients. The
+loop is ten lines, so it is written out here. Its step (`InnerPGD.ascent_step`) also serves
+the PGD of the adv-VAE (which perturbs an offset) and of adversarially optimized mixup
+(which perturbs both mixup endpoints and the ratio).
 """
 
 import contextlib
