@@ -40,7 +40,9 @@ def parse_only(*args: str) -> MixupRobustCLI:
 
 def small_evaluation(tmp_path: Path, checkpoint: Path, **init_args) -> Path:
     """The quickstart evaluation on 60 test points, PGD-10 only, as a config file."""
-    config = resolved_config("test", QUICKSTART / "evaluate.yaml")
+    resolved = resolved_config("test", QUICKSTART / "evaluate.yaml")
+    # Only the parts every subcommand takes: `verbose` is test's own, and predict refuses it.
+    config = {key: resolved[key] for key in ("seed_everything", "trainer", "model", "data")}
     config["model"]["init_args"].update(checkpoint=str(checkpoint), **init_args)
     config["model"]["init_args"]["attacks"] = config["model"]["init_args"]["attacks"][:1]
     config["data"]["init_args"].update(test_subset_size=60, eval_batch_size=20)
