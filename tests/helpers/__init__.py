@@ -1,0 +1,1 @@
+"""What several test rooms share: driving the CLI, tiny runs, fake data sets."""

@@ -1,0 +1,163 @@
+"""Injected optimizers and schedules: any torch optimizer or scheduler from YAML, the project's
+run-length schedules, their interval, the resume guard and checkpoints of former flags."""
+
+import json
+from functools import partial
+
+import pytest
+import torch
+from lightning.pytorch.cli import ReduceLROnPlateau
+
+from mixup_robust.evaluation.checkpoint import load_classifier
+from mixup_robust.nets import SmallCNN
+from mixup_robust.training import ERM, ClassifierSGD, CosineSchedule, OneCycleSchedule
+from mixup_robust.training.former_flags import upgrade_former_flags
+from mixup_robust.training.optimization import check_schedule_length
+from tests.helpers.cli import REPO, fit_digits, run_cli
+
+
+def tiny(**kwargs) -> ERM:
+    return ERM(SmallCNN, num_classes=4, image_shape=(1, 8, 8), **kwargs)
+
+
+def attach(module: ERM, max_epochs: int, steps: int) -> ERM:
+    module.trainer = type(
+        "T", (), {"max_epochs": max_epochs, "estimated_stepping_batches": steps}
+    )()
+    return module
+
+
+def rates(configured: dict, count: int) -> list[float]:
+    """The learning rate before each of `count` scheduler steps."""
+    optimizer, scheduler = configured["optimizer"], configured["lr_scheduler"]["scheduler"]
+    seen = []
+    for _ in range(count):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return seen
+
+
+def test_adamw_and_torch_one_cycle_need_no_code(tmp_path):
+    scheduler = {"class_path": "torch.optim.lr_scheduler.OneCycleLR",
+                 "init_args": {"max_lr": 0.01, "total_steps": 8}}  # fmt: skip
+    checkpoint = fit_digits(
+        tmp_path, "mixup", 1, "--trainer.max_steps", "3",
+        "--model.init_args.optimizer", "torch.optim.AdamW",
+        "--model.init_args.optimizer.init_args.lr", "0.01",
+        "--model.init_args.scheduler", json.dumps(scheduler),
+        "--model.init_args.scheduler_interval", "step",
+    )  # fmt: skip
+    state = torch.load(checkpoint, weights_only=True)
+    assert state["hyper_parameters"]["optimizer"]["class_path"] == "torch.optim.AdamW"
+    assert "exp_avg" in next(iter(state["optimizer_states"][0]["state"].values()))
+    assert state["lr_schedulers"][0]["last_epoch"] == 3  # stepped per optimizer step
+    reference = torch.optim.lr_scheduler.OneCycleLR(
+        torch.optim.AdamW([torch.zeros(1)], lr=0.01), max_lr=0.01, total_steps=8
+    )
+    for _ in range(3):
+        reference.optimizer.step()
+        reference.step()
+    lr = state["optimizer_states"][0]["param_groups"][0]["lr"]
+    assert lr == pytest.approx(reference.get_last_lr()[0])
+    classifier, _ = load_classifier(str(checkpoint))  # the checkpoint is evaluable
+    assert classifier(torch.rand(2, 1, 8, 8)).shape == (2, 10)
+
+
+def test_a_run_length_schedule_spans_the_steps_or_the_epochs():
+    per_step = tiny(optimizer=partial(ClassifierSGD, lr=0.2), scheduler=CosineSchedule(),
+                    scheduler_interval="step")  # fmt: skip
+    configured = attach(per_step, max_epochs=2, steps=10).configure_optimizers()
+    assert configured["lr_scheduler"]["interval"] == "step"
+    seen = rates(configured, 11)
+    assert seen[5] == pytest.approx(0.1) and seen[10] == pytest.approx(0.0, abs=1e-12)
+    per_epoch = tiny(optimizer=partial(ClassifierSGD, lr=0.2), scheduler=CosineSchedule())
+    configured = attach(per_epoch, max_epochs=4, steps=10).configure_optimizers()
+    assert configured["lr_scheduler"]["interval"] == "epoch"
+    assert rates(configured, 3)[2] == pytest.approx(0.1)  # half-way through 4 epochs
+
+
+def test_a_schedule_over_the_epochs_needs_max_epochs():
+    module = attach(tiny(scheduler=CosineSchedule()), max_epochs=None, steps=10)
+    with pytest.raises(ValueError, match=r"needs trainer.max_epochs.*scheduler_interval: step"):
+        module.configure_optimizers()  # a cosine over one epoch would have been silent
+
+
+def test_the_one_cycle_schedule_needs_two_steps():
+    module = attach(tiny(scheduler=OneCycleSchedule()), max_epochs=1, steps=10)
+    with pytest.raises(ValueError, match=r"at least 2 scheduler steps.*scheduler_interval: step"):
+        module.configure_optimizers()  # one epoch, stepped per epoch
+
+
+def test_resuming_under_another_length_is_refused_only_for_run_length_schedules():
+    checkpoint = {"schedule_max_epochs": 3}
+    multistep = partial(torch.optim.lr_scheduler.MultiStepLR, milestones=[1])
+    for free in (None, multistep, ClassifierSGD):
+        check_schedule_length(free, checkpoint, 5)
+    for bound in (CosineSchedule(), OneCycleSchedule()):
+        check_schedule_length(bound, checkpoint, 3)  # the same length: fine
+        with pytest.raises(ValueError, match=r"max_epochs=3.*max_epochs=5.*max_epochs 3"):
+            check_schedule_length(bound, checkpoint, 5)
+
+
+def test_a_wrong_interval_is_refused_at_construction():
+    with pytest.raises(ValueError, match="scheduler_interval='batch'; choose one of"):
+        tiny(scheduler_interval="batch")
+
+
+def test_reduce_on_plateau_is_given_its_metric():
+    plateau = partial(ReduceLROnPlateau, monitor="val/acc", mode="max")
+    configured = tiny(scheduler=plateau).configure_optimizers()
+    assert configured["lr_scheduler"]["monitor"] == "val/acc"
+
+
+@pytest.mark.parametrize(
+    ("flags", "optimizer", "scheduler", "interval"),
+    [({"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "schedule": "constant"},
+      {"class_path": "torch.optim.Adam", "init_args": {"lr": 1e-3, "weight_decay": 0.0}},
+      None, "epoch"),
+     ({"lr": 0.05, "schedule": "cosine"},
+      {"class_path": "torch.optim.SGD",
+       "init_args": {"lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "nesterov": False}},
+      {"class_path": "mixup_robust.training.CosineSchedule"}, "epoch"),
+     ({"nesterov": True, "schedule": "onecycle", "warmup_fraction": 0.3},
+      {"class_path": "torch.optim.SGD",
+       "init_args": {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "nesterov": True}},
+      {"class_path": "mixup_robust.training.OneCycleSchedule",
+       "init_args": {"warmup_fraction": 0.3}}, "step"),
+     ({"schedule": "multistep", "milestones": (75,), "gamma": 0.2},
+      {"class_path": "torch.optim.SGD",
+       "init_args": {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "nesterov": False}},
+      {"class_path": "torch.optim.lr_scheduler.MultiStepLR",
+       "init_args": {"milestones": [75], "gamma": 0.2}}, "epoch")],
+)  # fmt: skip
+def test_former_flags_are_upgraded(flags, optimizer, scheduler, interval):
+    upgraded = upgrade_former_flags({"seed": 3, "optimizer": "sgd", **flags})
+    assert upgraded == {"seed": 3, "optimizer": optimizer, "scheduler": scheduler,
+                        "scheduler_interval": interval}  # fmt: skip
+    assert upgrade_former_flags(upgraded) == upgraded  # today's hyperparameters stay as they are
+
+
+def test_a_checkpoint_with_former_flags_is_still_evaluated(digits_checkpoint, tmp_path):
+    state = torch.load(digits_checkpoint, weights_only=True)
+    hparams = state["hyper_parameters"]
+    for key in ("optimizer", "scheduler", "scheduler_interval"):
+        del hparams[key]
+    hparams.update(optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=False,
+                   schedule="cosine", milestones=[100, 150], gamma=0.1,
+                   warmup_fraction=0.2)  # fmt: skip
+    former = tmp_path / "former.ckpt"
+    torch.save(state, former)
+    today, _ = load_classifier(str(digits_checkpoint))
+    before, former_hparams = load_classifier(str(former))
+    assert former_hparams["schedule"] == "cosine"  # the checkpoint's own record, as written
+    images = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(before.eval()(images), today.eval()(images))
+
+
+def test_the_optimizer_is_set_in_one_place_only():
+    """Lightning's top-level optimizer would bypass the model's; the CLI does not offer it."""
+    config = REPO / "configs" / "quickstart" / "mixup.yaml"
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("fit", "--config", config, "--optimizer", "torch.optim.Adam", "--print_config")
+    assert exit_info.value.code not in (0, None)
