@@ -2,18 +2,20 @@
 
 import os
 import signal
+from typing import Any
 
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from rich.console import Console
+from typing_extensions import override
 
 # Imported so that class paths in configs resolve and checkpoints can be re-instantiated.
-import mixup_robust.data  # noqa: F401
-import mixup_robust.evaluation  # noqa: F401
+import mixup_robust.data
+import mixup_robust.evaluation
 import mixup_robust.training  # noqa: F401
 from mixup_robust.evaluation.predictions import PredictionsWriter
 from mixup_robust.training.checkpoint_io import AtomicCheckpointIO
@@ -33,7 +35,8 @@ class MixupRobustCLI(LightningCLI):
     leaves unset, and a class's own error message is what a wrong value shows.
     """
 
-    def add_arguments_to_parser(self, parser) -> None:
+    @override
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         for source, target in (
             ("data.num_classes", "model.init_args.num_classes"),
             ("data.image_shape", "model.init_args.image_shape"),
@@ -58,13 +61,14 @@ class MixupRobustCLI(LightningCLI):
             if init_args is not None and "seed" in init_args and init_args.seed is None:
                 init_args.seed = int(seed)
 
+    @override
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
         except Exception as error:
             raise _own_error(error) from None
 
-    def instantiate_trainer(self, **kwargs) -> Trainer:
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """The trainer, with a rich bar (unless disabled) and atomic checkpoint files."""
         config = self._get(self.config_init, "trainer", default={})
         callbacks = list(kwargs.get("callbacks", config.get("callbacks")) or [])

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 def sample_mixup_ratio(
     rng: np.random.Generator, alpha: float, size: int, device: torch.device | str = "cpu"
 ) -> torch.Tensor:
-    """lambda ~ Beta(alpha, alpha), one per sample, as float32 on `device`.
+    """Mixup ratios lambda ~ Beta(alpha, alpha), one per sample, as float32 on `device`.
 
     alpha <= 0 means no mixing (lambda = 1), following the convention of the mixup code.
     """
@@ -19,13 +19,18 @@ def sample_mixup_ratio(
     return torch.from_numpy(rng.beta(alpha, alpha, size=size)).float().to(device, non_blocking=True)
 
 
-def sample_partners(rng: np.random.Generator, size: int, device: torch.device | str = "cpu"):
+def sample_partners(
+    rng: np.random.Generator, size: int, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """A random permutation of the batch: sample i is mixed with sample partners[i]."""
     return torch.from_numpy(rng.permutation(size)).to(device, non_blocking=True)
 
 
 def interpolate(a: torch.Tensor, b: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
-    """ratio * a + (1 - ratio) * b with one ratio per sample (broadcast over the other dims)."""
+    """Mixes a with b: ratio * a + (1 - ratio) * b.
+
+    `ratio` holds one value per sample, (B,), broadcast over the other dims.
+    """
     ratio = ratio.to(a.dtype).view(-1, *([1] * (a.dim() - 1)))
     return ratio * a + (1 - ratio) * b
 
@@ -33,7 +38,11 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, ratio: torch.Tensor) -> torch.
 def soft_targets(
     labels: torch.Tensor, partner_labels: torch.Tensor, ratio: torch.Tensor, num_classes: int
 ) -> torch.Tensor:
-    """ratio * onehot(labels) + (1 - ratio) * onehot(partner_labels), shape (B, num_classes)."""
+    """Soft labels ratio * onehot(labels) + (1 - ratio) * onehot(partner_labels).
+
+    Returns:
+        Float tensor, (B, num_classes).
+    """
     one_hot = F.one_hot(labels, num_classes).float()
     partner_one_hot = F.one_hot(partner_labels, num_classes).float()
     return interpolate(one_hot, partner_one_hot, ratio)

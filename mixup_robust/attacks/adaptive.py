@@ -16,6 +16,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import override
 
 from mixup_robust.attacks.adaptive_paper import paper_variant
 from mixup_robust.attacks.base import Attack
@@ -64,15 +65,18 @@ class EOTPGD(Attack):
         self.step_size = parse_budget(step_size, "step_size")
         self.steps, self.n_samples, self.random_start = steps, n_samples, random_start
 
+    @override
     def default_name(self) -> str:
         return f"EOT-PGD-{self.steps} (N_A={self.n_samples})"
 
+    @override
     def describe(self) -> dict:
         return {
             "eps": self.eps, "step_size": self.step_size, "steps": self.steps,
             "n_samples": self.n_samples,
         }  # fmt: skip
 
+    @override
     def perturb(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         raise TypeError(
             f"{self.name} is an adaptive attack: it needs the defense (against_defense), "
@@ -187,10 +191,12 @@ class MixupInferenceAdaptivePGD(EOTPGD):
         self.perturbation = perturbation
         self.variant = variant
 
+    @override
     def default_name(self) -> str:
         paper = ", paper variant" if self.variant == "paper" else ""
         return f"MI-adaptive PGD-{self.steps} (N_A={self.n_samples}{paper})"
 
+    @override
     def describe(self) -> dict:
         return {**super().describe(), "variant": self.variant}
 
@@ -242,6 +248,7 @@ class MixupInferenceAdaptivePGD(EOTPGD):
             predicted = defense.classifier(images).argmax(dim=1)
             return defense.partners(predicted, sample_index, executions)
 
+    @override
     def copies_log_probs(
         self,
         defense: RandomizedDefense,

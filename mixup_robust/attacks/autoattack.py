@@ -24,6 +24,7 @@ from typing import Literal, get_args
 import torch
 import torchattacks
 from torch import nn
+from typing_extensions import override
 
 from mixup_robust.attacks.base import Attack
 from mixup_robust.attacks.budget import Budget, parse_budget
@@ -87,11 +88,13 @@ class AutoAttack(Attack):
             raise ValueError(f"eot_iter={eot_iter}; set it (>= 1) for version 'rand' only.")
         self.eot_iter = eot_iter
 
+    @override
     def default_name(self) -> str:
         details = [part for part in (self.version, self.norm) if part not in ("standard", "Linf")]
         return "AutoAttack" + (f" ({', '.join(details)})" if details else "")
 
-    def perturb(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor):
+    @override
+    def perturb(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         model.eval()  # as torchattacks does; the base class restores every module's mode
         num_classes = num_classes_of(model, images)
         if num_classes < _MIN_CLASSES[self.version]:
@@ -119,6 +122,7 @@ class AutoAttack(Attack):
             for parameter, grad in grads.items():
                 parameter.grad = grad
 
+    @override
     def describe(self) -> dict:
         return {
             "eps": self.eps, "version": self.version, "norm": self.norm, "steps": self.steps,

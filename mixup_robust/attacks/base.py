@@ -4,6 +4,7 @@ import abc
 
 import torch
 from torch import nn
+from typing_extensions import override
 
 from mixup_robust.attacks.defense_protocols import RandomizedDefense, require_defense
 from mixup_robust.attacks.modes import preserved_modes
@@ -24,6 +25,7 @@ class FreshDraws(nn.Module):
         self.defense = defense
         self.calls = 0
 
+    @override
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         with self.defense.fresh_draw(self.calls):
@@ -51,6 +53,7 @@ class Attack(abc.ABC):
 
     @property
     def name(self) -> str:
+        """The label in result tables: `name` if one was given, else `default_name()`."""
         return self._name or self.default_name()
 
     @abc.abstractmethod
@@ -64,6 +67,11 @@ class Attack(abc.ABC):
     def __call__(
         self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor
     ) -> torch.Tensor:
+        """Adversarial images from `perturb`, detached.
+
+        `perturb` runs with gradients enabled and inference mode off, whatever the caller's
+        context, and every submodule of `model` gets its own train/eval mode back afterwards.
+        """
         # torchattacks restores the mode with model.train(), which would unfreeze submodules
         # (e.g. batch norm kept in eval); each module's own mode is restored here instead.
         with preserved_modes(model), torch.inference_mode(False), torch.enable_grad():

@@ -3,6 +3,7 @@
 import torch
 import torchattacks
 from torch import nn
+from typing_extensions import override
 
 from mixup_robust.attacks.base import Attack
 from mixup_robust.attacks.budget import Budget, parse_budget
@@ -23,11 +24,14 @@ class FGSM(Attack):
         super().__init__(name, threat_model)
         self.eps = parse_budget(eps, "eps")
 
+    @override
     def default_name(self) -> str:
         return "FGSM"
 
-    def perturb(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor):
+    @override
+    def perturb(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return torchattacks.FGSM(model, eps=self.eps)(images, labels)
 
+    @override
     def describe(self) -> dict:
         return {"eps": self.eps}

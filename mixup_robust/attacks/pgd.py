@@ -5,6 +5,7 @@ from typing import Literal, get_args
 import torch
 import torchattacks
 from torch import nn
+from typing_extensions import override
 
 from mixup_robust.attacks.base import Attack
 from mixup_robust.attacks.budget import Budget, parse_budget
@@ -67,6 +68,7 @@ class PGD(Attack):
         self.random_start = random_start
         self.target = target
 
+    @override
     def default_name(self) -> str:
         if self.target == "none":
             return f"PGD-{self.steps}"
@@ -84,7 +86,8 @@ class PGD(Attack):
             return second_most_likely(outputs)
         raise ValueError("target_labels needs a targeted attack (target != 'none').")
 
-    def perturb(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor):
+    @override
+    def perturb(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.labels == "predicted":
             with torch.no_grad():
                 labels = model(images).argmax(dim=1)
@@ -99,6 +102,7 @@ class PGD(Attack):
             )
         return attack(images, labels)
 
+    @override
     def describe(self) -> dict:
         return {
             "eps": self.eps, "step_size": self.step_size, "steps": self.steps,

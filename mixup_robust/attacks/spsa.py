@@ -12,6 +12,7 @@ other output minus true-label output) is the same on logits and on log-softmax o
 import torch
 import torchattacks
 from torch import nn
+from typing_extensions import override
 
 from mixup_robust.attacks.base import Attack
 from mixup_robust.attacks.budget import Budget, parse_budget
@@ -64,10 +65,12 @@ class SPSA(Attack):
         self.nb_sample = nb_sample
         self.max_batch_size = max_batch_size
 
+    @override
     def default_name(self) -> str:
         return f"SPSA-{self.nb_iter}"
 
-    def perturb(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor):
+    @override
+    def perturb(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         attack = torchattacks.SPSA(
             model, eps=self.eps, delta=self.delta, lr=self.lr, nb_iter=self.nb_iter,
             nb_sample=self.nb_sample, max_batch_size=self.max_batch_size,
@@ -76,6 +79,7 @@ class SPSA(Attack):
         # torchattacks returns x + (clip(x + dx) - x), which rounding can push a hair outside.
         return torch.minimum(torch.maximum(adv, images - self.eps), images + self.eps).clamp(0, 1)
 
+    @override
     def describe(self) -> dict:
         return {
             "eps": self.eps, "delta": self.delta, "lr": self.lr, "nb_iter": self.nb_iter,

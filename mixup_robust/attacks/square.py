@@ -15,6 +15,7 @@ from typing import Literal
 import torch
 import torchattacks
 from torch import nn
+from typing_extensions import override
 
 from mixup_robust.attacks.base import Attack
 from mixup_robust.attacks.budget import Budget, parse_budget
@@ -58,10 +59,12 @@ class Square(Attack):
         self.n_queries, self.n_restarts, self.p_init = n_queries, n_restarts, p_init
         self.norm, self.loss = norm, loss
 
+    @override
     def default_name(self) -> str:
         return f"Square-{self.n_queries}"
 
-    def perturb(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor):
+    @override
+    def perturb(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         seed = int(torch.randint(0, 2**31 - 1, ()))
         attack = torchattacks.Square(
             model, norm=self.norm, eps=self.eps, n_queries=self.n_queries,
@@ -71,6 +74,7 @@ class Square(Attack):
         with torch.random.fork_rng(devices=devices):
             return attack(images, labels)
 
+    @override
     def describe(self) -> dict:
         return {
             "eps": self.eps, "norm": self.norm, "n_queries": self.n_queries,

@@ -12,7 +12,7 @@ import torch
 
 
 def signed_step(iterate: torch.Tensor, gradient: torch.Tensor, step_size: float) -> torch.Tensor:
-    """iterate + step_size * sign(gradient), detached: one L-inf steepest-ascent step."""
+    """One L-inf steepest-ascent step: iterate + step_size * sign(gradient), detached."""
     return iterate.detach() + step_size * gradient.sign()
 
 

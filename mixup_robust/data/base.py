@@ -7,7 +7,8 @@ from typing import Literal
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
+from typing_extensions import override
 
 from mixup_robust.data.augment import augment_uint8, random_crop, random_horizontal_flip
 from mixup_robust.data.device_resident import device_loader
@@ -141,7 +142,7 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
     def split_indices(self) -> dict[str, torch.Tensor]:
         """Indices into the loaded arrays of the train, val and test sets (seeded)."""
         n_train = len(self.arrays["train"][1])
-        n_val = int(self.val_size) if self.val_size >= 1 else int(round(self.val_size * n_train))
+        n_val = int(self.val_size) if self.val_size >= 1 else round(self.val_size * n_train)
         if n_val >= n_train:
             raise ValueError(f"val_size={self.val_size} leaves no training images of {n_train}.")
         order = torch.randperm(n_train, generator=self._generator(1))
@@ -178,10 +179,12 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
 
     @property
     def mean(self) -> tuple[float, ...]:
+        """Per-channel mean of the training images in [0, 1] pixel units (`channel_stats`)."""
         return self.channel_stats[0]
 
     @property
     def std(self) -> tuple[float, ...]:
+        """Per-channel std of the training images in [0, 1] pixel units (`channel_stats`)."""
         return self.channel_stats[1]
 
     # ----------------------------------------------------------------- pool
@@ -210,6 +213,7 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
         return pool, labels[index]
 
     # ----------------------------------------------------------------- loaders
+    @override
     def setup(self, stage: str | None = None) -> None:
         self.split_indices  # noqa: B018 - loads and splits once, with clear errors, up front
 
@@ -221,6 +225,7 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
         trainer = self.trainer
         return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
 
+    @override
     def train_dataloader(self) -> DataLoader:
         dataset = self._dataset("train")
         world_size, rank = self._world()
@@ -246,7 +251,11 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
         return self._loader(dataset, sampler, self.eval_batch_size)
 
     def _loader(
-        self, dataset: IndexedImages, sampler, batch_size: int, drop_last: bool = False
+        self,
+        dataset: IndexedImages,
+        sampler: Sampler[int],
+        batch_size: int,
+        drop_last: bool = False,
     ) -> DataLoader:
         return DataLoader(
             dataset,
@@ -257,16 +266,20 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
             num_workers=self.num_workers,
         )
 
+    @override
     def val_dataloader(self) -> DataLoader | list:
         return self._eval_loader("val") if len(self.split_indices["val"]) else []
 
+    @override
     def test_dataloader(self) -> DataLoader:
         return self._eval_loader("test")
 
+    @override
     def predict_dataloader(self) -> DataLoader:
         return self._eval_loader("test")
 
     # ----------------------------------------------------------------- device-side transform
+    @override
     def on_after_batch_transfer(self, batch: tuple, dataloader_idx: int) -> tuple:
         images, labels, indices = batch
         images = images.float().div_(255.0)
@@ -285,8 +298,10 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
             images = random_horizontal_flip(images, generator)
         return images
 
+    @override
     def state_dict(self) -> dict:
         return {"train_batches_seen": self.train_batches_seen}
 
+    @override
     def load_state_dict(self, state_dict: dict) -> None:
         self.train_batches_seen = state_dict["train_batches_seen"]

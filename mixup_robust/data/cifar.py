@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from typing_extensions import override
 
 from mixup_robust.data.base import Arrays
 from mixup_robust.data.torchvision_format import TorchvisionFormatDataModule
@@ -58,9 +59,11 @@ class CIFAR10DataModule(TorchvisionFormatDataModule):
         super().__init__(root, **kwargs)
         self.download = download
 
+    @override
     def required_files(self, split: str) -> list[Path]:
         return [Path(self.root) / self.folder / name for name in self.split_files[split]]
 
+    @override
     def load_split(self, split: str) -> Arrays:
         parts = [read_cifar_pickle(path, self.label_key) for path in self.check_files(split)]
         images = np.concatenate([images for images, _ in parts])

@@ -13,6 +13,7 @@ import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
+from typing_extensions import override
 
 from mixup_robust.data.image_folder import decode_images, file_reader
 from mixup_robust.data.indexed_images import ExactDistributedSampler, already_batched
@@ -204,12 +205,14 @@ class CorruptionDataModule(L.LightningDataModule):
         return [(name, severity) for name in corruptions for severity in self.severities]
 
     def dataset(self, corruption: str, severity: int) -> CorruptionStream:
+        """The images of one corruption at one severity; raises if a label is out of range."""
         stream = CorruptionStream(self.root, corruption, severity, self.image_shape)
         labels = stream.labels
         if len(labels) and (labels.min() < 0 or labels.max() >= self.num_classes):
             raise ValueError(f"{stream.source}: labels must lie in [0, {self.num_classes}).")
         return stream
 
+    @override
     def test_dataloader(self) -> list[DataLoader]:
         trainer = self.trainer
         world_size, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
@@ -227,6 +230,7 @@ class CorruptionDataModule(L.LightningDataModule):
             )
         return loaders
 
+    @override
     def on_after_batch_transfer(self, batch: tuple, dataloader_idx: int) -> tuple:
         images, labels, indices = batch
         return images.float().div_(255.0), labels, indices

@@ -4,6 +4,7 @@ from typing import Literal
 
 import torch
 from sklearn.datasets import load_digits
+from typing_extensions import override
 
 from mixup_robust.data.base import Arrays, InMemoryDataModule
 
@@ -54,6 +55,7 @@ class DigitsDataModule(InMemoryDataModule):
             device_resident,
         )
 
+    @override
     def load_split(self, split: str) -> Arrays:
         bunch = load_digits()
         images = torch.from_numpy(bunch.images).float().mul(255.0 / 16.0).round().to(torch.uint8)
@@ -63,7 +65,7 @@ class DigitsDataModule(InMemoryDataModule):
         for label in range(self.num_classes):
             members = torch.nonzero(labels == label).flatten()
             members = members[torch.randperm(len(members), generator=generator)]
-            test_parts.append(members[: int(round(_TEST_FRACTION * len(members)))])
+            test_parts.append(members[: round(_TEST_FRACTION * len(members))])
         is_test = torch.zeros(len(labels), dtype=torch.bool)
         is_test[torch.cat(test_parts)] = True
         chosen = is_test if split == "test" else ~is_test

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from typing_extensions import override
 
 from mixup_robust.data.base import Arrays, InMemoryDataModule
 
@@ -246,6 +247,7 @@ class ImageFolderDataModule(InMemoryDataModule):
             for name in self.listing[split][class_name][: self.limit_per_class]
         ]
 
+    @override
     def load_split(self, split: str) -> Arrays:
         files = self.files(split)
         names = [name for name, _ in files]

@@ -1,5 +1,7 @@
 """What an in-memory DataModule serves: whole batches of indexed images, split exactly by rank."""
 
+from collections.abc import Iterator
+
 import torch
 from torch.utils.data import Dataset, DistributedSampler
 
@@ -46,7 +48,7 @@ class ExactDistributedSampler(DistributedSampler):
     def __init__(self, dataset: Dataset, num_replicas: int, rank: int) -> None:
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[int]:
         return iter(range(self.rank, len(self.dataset), self.num_replicas))
 
     def __len__(self) -> int:

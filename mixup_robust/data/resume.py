@@ -1,5 +1,7 @@
 """Resuming a training epoch in the middle: skip the batches the checkpoint already trained."""
 
+from collections.abc import Iterator
+
 import lightning as L
 from torch.utils.data import Dataset, DistributedSampler
 
@@ -20,7 +22,7 @@ class ResumableSampler(DistributedSampler):
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
         self.skip_epoch, self.skip = skip_epoch, skip
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[int]:
         indices = list(super().__iter__())
         if self.epoch == self.skip_epoch:
             indices, self.skip_epoch = indices[self.skip :], -1  # once, then whole epochs

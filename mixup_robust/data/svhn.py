@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.io import loadmat
+from typing_extensions import override
 
 from mixup_robust.data.base import Arrays
 from mixup_robust.data.torchvision_format import TorchvisionFormatDataModule
@@ -38,12 +39,15 @@ class SVHNDataModule(TorchvisionFormatDataModule):
         super().__init__(root, **kwargs)
         self.download = download
 
+    @override
     def required_files(self, split: str) -> list[Path]:
         return [Path(self.root) / f"{split}_32x32.mat"]
 
+    @override
     def download_calls(self) -> list[dict[str, Any]]:
         return [{"split": split} for split in ("train", "test") if self._missing((split,))]
 
+    @override
     def load_split(self, split: str) -> Arrays:
         (path,) = self.check_files(split)
         mat = loadmat(path)

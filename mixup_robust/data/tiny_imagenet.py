@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from typing_extensions import override
 
 from mixup_robust.atomic import atomic_file
 from mixup_robust.data.base import Arrays, InMemoryDataModule
@@ -103,6 +104,7 @@ class TinyImageNetDataModule(InMemoryDataModule):
             files.append((f"val/images/{fields[0]}", index[fields[1]]))
         return sorted(files)
 
+    @override
     def load_split(self, split: str) -> Arrays:
         files = self.files(split)
         if split == "train" and not files:

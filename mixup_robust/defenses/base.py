@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import override
 
 from mixup_robust.defenses.chunking import default_chunk_size
 from mixup_robust.defenses.pool import ClassPool
@@ -49,9 +50,11 @@ class Defense(nn.Module):
 
     @property
     def name(self) -> str:
+        """The label in result tables: `name` if one was given, else `default_name()`."""
         return self._name or self.default_name()
 
     def default_name(self) -> str:
+        """The label when no `name` is given; subclasses name their method, this the class."""
         return type(self).__name__
 
     def chunk_length(self, images: torch.Tensor) -> int:
@@ -71,7 +74,9 @@ class Defense(nn.Module):
         self.classifier, self.pool, self.seed = classifier, pool, seed
         return self
 
-    def forward(self, images: torch.Tensor, sample_index: torch.Tensor | None = None):
+    def forward(
+        self, images: torch.Tensor, sample_index: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Log-probabilities (B, num_classes) for images in [0, 1].
 
         Args:
@@ -126,5 +131,6 @@ class NoDefense(Defense):
 
     randomized = False
 
+    @override
     def default_name(self) -> str:
         return "none"

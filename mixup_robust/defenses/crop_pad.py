@@ -10,6 +10,7 @@ resized. Xie et al.'s own method (resize the whole image, pad, resize back) is
 from typing import Any
 
 import torch
+from typing_extensions import override
 
 from mixup_robust.defenses.input_transforms import (
     _STREAM_A,
@@ -44,6 +45,7 @@ class RandomCropPad(_RandomTransformDefense):
             raise ValueError(f"Need 1 <= min_size <= max_size; got {min_size}, {max_size}.")
         self.min_size, self.max_size = min_size, max_size
 
+    @override
     def default_name(self) -> str:
         return f"Xie crop-pad {self.min_size}-{self.max_size}"
 
@@ -64,6 +66,7 @@ class RandomCropPad(_RandomTransformDefense):
             offsets[name] = _offsets(self.uniform(sample, execution, stream), side - size)
         return {"size": size, **offsets}
 
+    @override
     def transform(
         self, images: torch.Tensor, sample: torch.Tensor, execution: torch.Tensor
     ) -> torch.Tensor:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from typing_extensions import override
 
 from mixup_robust.defenses.base import Defense, log_mean_exp
 from mixup_robust.seeding import keyed_uniform
@@ -58,7 +59,7 @@ class _RandomTransformDefense(Defense, abc.ABC):
     def execution_log_probs(
         self, images: torch.Tensor, sample_index: torch.Tensor, executions: torch.Tensor
     ) -> torch.Tensor:
-        """log softmax(f(T_e(x))) for each execution number e, (B, E, C), chunked."""
+        """Log-softmax of f(T_e(x)) for each execution number e, (B, E, C), chunked."""
         batch, n_executions = images.shape[0], len(executions)
         rows = torch.arange(batch, device=images.device).repeat_interleave(n_executions)
         executions = executions.to(images.device).repeat(batch)
@@ -112,6 +113,7 @@ class GaussianNoise(_RandomTransformDefense):
         """The noise's standard deviation in [0, 1] pixel units."""
         return self.sigma / 2 if self.sigma_unit == "symmetric" else self.sigma
 
+    @override
     def default_name(self) -> str:
         if self.sigma_unit == "pixel" and self.clip:
             return f"Gaussian noise {self.sigma:g}"
@@ -129,6 +131,7 @@ class GaussianNoise(_RandomTransformDefense):
         radius = torch.sqrt(-2 * torch.log1p(-u1))  # 1 - u1 lies in (0, 1]
         return (radius * torch.cos(2 * math.pi * u2)).view(len(sample), *shape)
 
+    @override
     def transform(
         self, images: torch.Tensor, sample: torch.Tensor, execution: torch.Tensor
     ) -> torch.Tensor:
@@ -151,6 +154,7 @@ class RandomRotation(_RandomTransformDefense):
         super().__init__(**kwargs)
         self.max_degrees = max_degrees
 
+    @override
     def default_name(self) -> str:
         return f"Rotation {self.max_degrees:g}"
 
@@ -158,6 +162,7 @@ class RandomRotation(_RandomTransformDefense):
         """Rotation angles in degrees, float64, (M,)."""
         return (2 * self.uniform(sample, execution, _STREAM_A) - 1) * self.max_degrees
 
+    @override
     def transform(
         self, images: torch.Tensor, sample: torch.Tensor, execution: torch.Tensor
     ) -> torch.Tensor:
@@ -221,6 +226,7 @@ class RandomResizePad(_RandomTransformDefense):
             raise ValueError(f"Need 1 <= min_size <= max_size; got {min_size}, {max_size}.")
         self.min_size, self.max_size = min_size, max_size
 
+    @override
     def default_name(self) -> str:
         return f"Xie resize-pad {self.min_size}-{self.max_size}"
 
@@ -234,6 +240,7 @@ class RandomResizePad(_RandomTransformDefense):
         left = _offsets(self.uniform(sample, execution, _STREAM_C), room)
         return size, top, left
 
+    @override
     def transform(
         self, images: torch.Tensor, sample: torch.Tensor, execution: torch.Tensor
     ) -> torch.Tensor:
@@ -266,6 +273,7 @@ class RandomCropResize(_RandomTransformDefense):
             raise ValueError(f"Need 1 <= min_size <= max_size; got {min_size}, {max_size}.")
         self.min_size, self.max_size = min_size, max_size
 
+    @override
     def default_name(self) -> str:
         return f"Guo crop-resize {self.min_size}-{self.max_size}"
 
@@ -280,6 +288,7 @@ class RandomCropResize(_RandomTransformDefense):
         left = _offsets(self.uniform(sample, execution, _STREAM_C), width - size)
         return size, top, left
 
+    @override
     def transform(
         self, images: torch.Tensor, sample: torch.Tensor, execution: torch.Tensor
     ) -> torch.Tensor:

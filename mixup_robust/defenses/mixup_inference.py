@@ -4,6 +4,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from typing_extensions import override
 
 from mixup_robust.defenses.base import Defense, log_mean_exp
 from mixup_robust.mixing import interpolate
@@ -56,6 +57,7 @@ class MixupInference(Defense):
         self.n_executions = n_executions
         self.chunk_size = chunk_size
 
+    @override
     def default_name(self) -> str:
         return "MI-PL" if self.partner_label == "predicted" else "MI-OL"
 
@@ -91,6 +93,7 @@ class MixupInference(Defense):
             return torch.arange(self.n_executions, device=device)
         return executions.to(device)
 
+    @override
     def defend(self, images: torch.Tensor, sample_index: torch.Tensor) -> torch.Tensor:
         return log_mean_exp(self.execution_log_probs(images, sample_index, None))
 
@@ -100,17 +103,21 @@ class MixupInference(Defense):
         sample_index: torch.Tensor,
         executions: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """log softmax(f(lambda x + (1 - lambda) x_s)) of each execution's partner, (B, E, C)."""
+        """Log-softmax of f(lambda x + (1 - lambda) x_s) for each execution's partner, (B, E, C)."""
         with torch.no_grad():
             predicted = self.classifier(images).argmax(dim=1)
         return self.mixed_log_probs(images, self.partners(predicted, sample_index, executions))
 
-    def average_over_partners(self, images: torch.Tensor, partners: torch.Tensor):
-        """log mean_n softmax(f(lambda x + (1 - lambda) pool[partners[:, n]])), (B, C)."""
+    def average_over_partners(self, images: torch.Tensor, partners: torch.Tensor) -> torch.Tensor:
+        """Log of the mean over n of softmax(f(lambda x + (1 - lambda) pool[partners[:, n]])).
+
+        Returns:
+            Log-probabilities, (B, C).
+        """
         return log_mean_exp(self.mixed_log_probs(images, partners))
 
     def mixed_log_probs(self, images: torch.Tensor, partners: torch.Tensor) -> torch.Tensor:
-        """log softmax(f(lambda x + (1 - lambda) pool[partners[:, n]])) for each n, (B, N, C).
+        """Log-softmax of f(lambda x + (1 - lambda) pool[partners[:, n]]) for each n, (B, N, C).
 
         Args:
             images: (B, C, H, W), or (B, N, C, H, W) with one input per copy (an adaptive

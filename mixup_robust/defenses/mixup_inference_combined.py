@@ -5,6 +5,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import override
 
 from mixup_robust.defenses.base import Defense
 from mixup_robust.defenses.mixup_inference import MixupInference
@@ -68,6 +69,7 @@ class MixupInferenceCombined(Defense):
         self.mi_pl = MixupInference("predicted", pl_mixup_ratio, n_executions, chunk_size)
         self.mi_ol = MixupInference("other", ol_mixup_ratio, n_executions, chunk_size)
 
+    @override
     def default_name(self) -> str:
         return "MI-Combined"
 
@@ -98,6 +100,7 @@ class MixupInferenceCombined(Defense):
         with torch.no_grad():
             return self._plain_and_pl(images, sample_index)[3]
 
+    @override
     def defend(self, images: torch.Tensor, sample_index: torch.Tensor) -> torch.Tensor:
         plain, mi_pl, predicted, score = self._plain_and_pl(images, sample_index)
         output = (plain if self.clean_answer == "plain" else mi_pl).clone()

@@ -5,6 +5,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import override
 
 from mixup_robust.defenses.base import Defense
 from mixup_robust.defenses.mixup_inference import MixupInference
@@ -54,6 +55,7 @@ class VarMixupInference(MixupInference):
         self._frozen_vae = FrozenVAE(vae_ckpt, resize, source="VarMI vae_ckpt")  # not a module
         self._pool_latents: torch.Tensor | None = None
 
+    @override
     def default_name(self) -> str:
         return "VarMI-PL" if self.partner_label == "predicted" else "VarMI-OL"
 
@@ -85,7 +87,7 @@ class VarMixupInference(MixupInference):
         return torch.cat([self.vae.encode(chunk)[0] for chunk in chunks])
 
     def mixed_log_probs(self, images: torch.Tensor, partners: torch.Tensor) -> torch.Tensor:
-        """log softmax(f(dec(lambda E[z|x] + (1 - lambda) E[z|x_s,n]))) for each n, (B, N, C).
+        """Log-softmax of f(dec(lambda E[z|x] + (1 - lambda) E[z|x_s,n])) for each n, (B, N, C).
 
         Args:
             images: (B, C, H, W), or (B, N, C, H, W) with one input per copy.

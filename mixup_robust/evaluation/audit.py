@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from torchmetrics import Metric
+from typing_extensions import override
 
 from mixup_robust.attacks import EOTPGD, Attack, require_gradients
 from mixup_robust.defenses import Defense, NoDefense
@@ -52,11 +53,13 @@ class AuditCounts(Metric):
         for name, shape in shapes.items():
             self.add_state(name, torch.zeros(shape, dtype=torch.float64), dist_reduce_fx="sum")
 
+    @override
     def update(self, trial: int, counts: dict[str, torch.Tensor]) -> None:
         for name, value in counts.items():
             state = getattr(self, name)
             state[trial] += value.to(state.device, state.dtype)
 
+    @override
     def compute(self) -> dict[str, torch.Tensor]:
         return {name: getattr(self, name).cpu() for name in self.shapes}
 
@@ -133,6 +136,7 @@ class DefenseAudit(MeasurementModule):
         """Randomized defenses get every trial; deterministic ones one."""
         return self.trials if defense.randomized else 1
 
+    @override
     def setup(self, stage: str) -> None:
         first_setup = self.classifier is None
         super().setup(stage)
@@ -142,6 +146,7 @@ class DefenseAudit(MeasurementModule):
             )
             bind_defenses(self, self.defenses, self.trained["num_classes"])
 
+    @override
     def test_step(self, batch: tuple, batch_idx: int) -> None:
         images, labels, sample_index = batch
         check_images(images)
@@ -170,6 +175,7 @@ class DefenseAudit(MeasurementModule):
     def _number(self, defense: Defense) -> int:
         return next(i for i, member in enumerate(self.defenses) if member is defense)
 
+    @override
     def on_test_epoch_end(self) -> None:
         self.summaries = [
             summarize(defense.name, self.trials_of(defense), self.ladder.specs,
@@ -183,6 +189,7 @@ class DefenseAudit(MeasurementModule):
             record["checkpoint"] = str(self.checkpoint)
         self.report(self.results)
 
+    @override
     def show(self, records: list[dict]) -> None:
         print_audit(self.summaries)
 
@@ -193,6 +200,7 @@ class DefenseAudit(MeasurementModule):
                     "model": str(self.checkpoint)}  # fmt: skip
         (directory / "audit.md").write_text(audit_markdown(self.summaries, self.ladder, settings))
 
+    @override
     def draw(self, directory: Path) -> None:
         if self.plots:
             draw_audit(self.summaries, directory / "audit.png")

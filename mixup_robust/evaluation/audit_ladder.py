@@ -93,13 +93,19 @@ class Ladder:
         """One trial of the ladder on one batch; per defense, the counts of `AuditCounts`.
 
         Args:
+            classifier: the bare classifier; oblivious rungs are crafted against it.
+            defenses: the defenses of this trial, each attacked and scored separately.
+            images: (B, C, H, W) clean test images in [0, 1].
+            labels: (B,) true classes.
+            sample_index: (B,) test-set indices of the samples (keys of the random draws).
             full: bool (B,), the full-ladder samples (every rung runs on them).
             seed: seeds the attacks' random starts (with the rung, the batch's first sample
                 and, for trial > 0, the trial: `evaluation.trials.attack_keys`).
             trial: the trial number (the caller sets the defenses' draws of that trial).
 
-        Returns, per defense, a dict of count tensors and `robust`, bool (B,): standing after
-        the last rung (the per-sample worst case).
+        Returns:
+            Per defense, a dict of count tensors and `robust`, bool (B,): standing after the
+            last rung (the per-sample worst case).
         """
         n_rungs, batch = len(self.rungs), len(labels)
         correct = torch.zeros(len(defenses), n_rungs + 1, batch, dtype=torch.bool)
@@ -160,7 +166,13 @@ class Ladder:
         return outcomes
 
     @staticmethod
-    def _counts(correct, standing, full, attacked, loss) -> dict[str, torch.Tensor]:
+    def _counts(
+        correct: torch.Tensor,
+        standing: torch.Tensor,
+        full: torch.Tensor,
+        attacked: torch.Tensor,
+        loss: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
         """Counts of one defense: cumulative survivors, full-ladder accuracies and pairs."""
         n_steps = correct.shape[0]
         survivors = correct.clone()
@@ -177,10 +189,20 @@ class Ladder:
             "robust": standing,
         }
 
-    def _unbounded(self, classifier, defense, images, labels, sample_index, full, keys):
+    def _unbounded(
+        self,
+        classifier: nn.Module,
+        defense: Defense,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        sample_index: torch.Tensor,
+        full: torch.Tensor,
+        keys: tuple[int, ...],
+    ) -> torch.Tensor:
         """(right answers, samples) of `defense` under the eps = 1 probe on full-ladder samples.
 
-        `keys` seed the probe's generator (seed, then the attack keys)."""
+        `keys` seed the probe's generator (seed, then the attack keys).
+        """
         if self.unbounded is None or not full.any():
             return torch.zeros(2, dtype=torch.float64)
         on = full.to(images.device)

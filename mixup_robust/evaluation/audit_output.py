@@ -7,12 +7,15 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only
-import matplotlib.pyplot as plt  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from rich.console import Console
+from rich.table import Table
 
-from mixup_robust.evaluation.audit_report import AuditSummary  # noqa: E402
-from mixup_robust.evaluation.plots import _save  # noqa: E402
+from mixup_robust.attacks import Attack
+from mixup_robust.evaluation.audit_ladder import Ladder
+from mixup_robust.evaluation.audit_report import AuditSummary, Estimate
+from mixup_robust.evaluation.plots import _save
 
 KIND_TEXT = {
     "oblivious": "oblivious: crafted on the bare classifier (transfer)",
@@ -63,8 +66,11 @@ def print_audit(summaries: list[AuditSummary], console: Console | None = None) -
 
 
 def draw_audit(summaries: list[AuditSummary], path: Path) -> Path:
-    """One panel per defense: own accuracy per rung (bars), accuracy after each rung (line),
-    the worst case (red line with its interval band); error bars are 95 % Wilson intervals."""
+    """Writes the audit figure, one panel per defense, to `path` (PNG, atomically); returns it.
+
+    Each panel shows each rung's own accuracy (bars), the accuracy after each rung (line) and
+    the worst case (red line with its interval band); error bars are 95 % Wilson intervals.
+    """
     columns = min(3, len(summaries))
     rows = math.ceil(len(summaries) / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 4.6 * rows), squeeze=False)
@@ -73,7 +79,7 @@ def draw_audit(summaries: list[AuditSummary], path: Path) -> Path:
     for axis, summary in zip(axes.flat, summaries, strict=False):
         names = ["clean"] + [spec.name for spec in summary.rungs]
         xs = list(range(len(names)))
-        own = [summary.clean] + summary.own
+        own = [summary.clean, *summary.own]
         _bars(axis, xs, own)
         _line(axis, xs, summary.cumulative)
         low, high = summary.worst.interval
@@ -91,14 +97,14 @@ def draw_audit(summaries: list[AuditSummary], path: Path) -> Path:
     return _save(figure, path)
 
 
-def _bars(axis, xs: list[int], estimates) -> None:
+def _bars(axis: Axes, xs: list[int], estimates: list[Estimate]) -> None:
     heights = [100 * e.mean if e.total else 0 for e in estimates]
     errors = [_error(e) for e in estimates]
     axis.bar(xs, heights, color="tab:blue", alpha=0.45, label="own (full-ladder samples)",
              yerr=list(zip(*errors, strict=True)), capsize=2)  # fmt: skip
 
 
-def _line(axis, xs: list[int], estimates) -> None:
+def _line(axis: Axes, xs: list[int], estimates: list[Estimate]) -> None:
     ys = [100 * e.mean for e in estimates]
     errors = [_error(e) for e in estimates]
     shifted = [x + 0.15 for x in xs]  # beside the bars' error bars
@@ -106,7 +112,7 @@ def _line(axis, xs: list[int], estimates) -> None:
                   markersize=3, capsize=2, label="after this rung (all samples)")  # fmt: skip
 
 
-def _error(estimate) -> tuple[float, float]:
+def _error(estimate: Estimate) -> tuple[float, float]:
     """(below, above) the mean in percent, from the Wilson interval."""
     if not estimate.total:
         return 0.0, 0.0
@@ -114,14 +120,14 @@ def _error(estimate) -> tuple[float, float]:
     return max(0.0, 100 * (estimate.mean - low)), max(0.0, 100 * (high - estimate.mean))
 
 
-def _setting(key: str, value) -> str:
+def _setting(key: str, value: object) -> str:
     """A setting as written in the markdown; budgets also in 1/255 pixel steps."""
     if key in ("eps", "step_size") and isinstance(value, float) and 0 < value < 1:
         return f"{value:.4g} (= {value * 255:.3g}/255)"
     return str(value)
 
 
-def _attack_line(number: int | None, attack, kind: str) -> str:
+def _attack_line(number: int | None, attack: Attack, kind: str) -> str:
     settings = ", ".join(f"{k} = {_setting(k, v)}" for k, v in attack.describe().items())
     bullet = "-" if number is None else f"{number}."
     return (f"{bullet} **{attack.name}** ({KIND_TEXT.get(kind, kind)}; "
@@ -135,7 +141,7 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
-def audit_markdown(summaries: list[AuditSummary], ladder, settings: dict) -> str:
+def audit_markdown(summaries: list[AuditSummary], ladder: Ladder, settings: dict) -> str:
     """A paste-ready appendix: results with intervals, the ladder, every attack's settings."""
     first = summaries[0]
     lines = [
@@ -148,12 +154,12 @@ def audit_markdown(summaries: list[AuditSummary], ladder, settings: dict) -> str
         "two-sided exact McNemar test on the per-sample worst case, paired with the bare "
         "classifier; a defense is ranked only where the test rejects equality (p < 0.05).", "",
     ]  # fmt: skip
-    lines += _markdown_table(SUMMARY_HEADER, _summary_rows(summaries)) + [""]
+    lines += [*_markdown_table(SUMMARY_HEADER, _summary_rows(summaries)), ""]
     lines += ["Accuracy (%) after each rung on all samples, and each rung's own accuracy "
               "[95 % CI] on the full-ladder samples:", ""]  # fmt: skip
     rows = [[spec.name, *[_ladder_cell(s, k) for s in summaries]]
             for k, spec in enumerate(first.rungs, start=1)]  # fmt: skip
-    lines += _markdown_table(["rung", *[s.defense for s in summaries]], rows) + [""]
+    lines += [*_markdown_table(["rung", *[s.defense for s in summaries]], rows), ""]
     lines += ["### Attacks", ""]
     lines += [_attack_line(k, a, s.kind) for k, (a, s) in
               enumerate(zip(ladder.rungs, first.rungs, strict=True), start=1)]  # fmt: skip

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from mixup_robust.evaluation.audit_ladder import Ladder
 from mixup_robust.evaluation.red_flags import (
     LadderCounts,
     RedFlag,
@@ -29,19 +30,23 @@ class Estimate:
 
     @classmethod
     def of(cls, correct: torch.Tensor, total: float) -> "Estimate":
+        """Builds it from right answers per trial (`correct`) out of `total` samples each."""
         total = int(total)
         return cls([float(c) / total if total else float("nan") for c in correct], total)
 
     @property
     def mean(self) -> float:
+        """Mean accuracy over the trials, a fraction in [0, 1]."""
         return mean_and_std(self.per_trial)[0]
 
     @property
     def std(self) -> float:
+        """Sample standard deviation (n - 1) of the accuracy over trials; 0 for one trial."""
         return mean_and_std(self.per_trial)[1]
 
     @property
     def interval(self) -> tuple[float, float]:
+        """Wilson 95 % interval of the mean accuracy over `total` samples; NaNs with none."""
         if not self.total:
             return float("nan"), float("nan")
         return wilson_interval(round(self.mean * self.total), self.total)
@@ -59,6 +64,10 @@ class Estimate:
         return text
 
     def fields(self, prefix: str = "") -> dict:
+        """Result-record fields, fractions in [0, 1]: mean, std and interval of the accuracy.
+
+        Keys: `<prefix>accuracy`, `<prefix>accuracy_std`, `<prefix>ci_low`, `<prefix>ci_high`.
+        """
         low, high = self.interval
         return {
             f"{prefix}accuracy": self.mean, f"{prefix}accuracy_std": self.std,
@@ -84,13 +93,15 @@ class AuditSummary:
 
     @property
     def worst(self) -> Estimate:
+        """Accuracy after the last rung: the per-sample worst case over the ladder."""
         return self.cumulative[-1]
 
     @property
     def trials(self) -> int:
+        """How many trials the defense was audited (one for a deterministic defense)."""
         return len(self.clean.per_trial)
 
-    def records(self, ladder) -> list[dict]:
+    def records(self, ladder: Ladder) -> list[dict]:
         """results.json records: clean, each rung, the eps = 1 probe and the worst case."""
         base = {"defense": self.defense, "trials": self.trials}
         records = [{**base, "attack": "clean", "kind": "clean", "threat_model": "none",
@@ -132,6 +143,11 @@ def summarize(
     """Estimates, strongest rung, comparison with 'none' and red flags of one defense.
 
     Args:
+        defense: the defense's name.
+        trials: how many of the trials (rows of `counts`) the defense ran.
+        specs: the ladder's rungs as the red flags see them.
+        counts: the synced states of its `AuditCounts`, one row per trial.
+        thresholds: when red flags fire.
         baseline: this is the bare classifier ('none'), which is not compared with itself.
     """
     c = {name: value[:trials] for name, value in counts.items()}
@@ -146,7 +162,7 @@ def summarize(
         pairs=[[int(v) for v in row] for row in c["pairs"].sum(0)],
         loss_rise=[
             (float(loss[k, 0]), int(loss[k, 1])) if loss[k, 1] else None for k in range(n_rungs)
-        ],  # fmt: skip
+        ],
         unbounded=(int(unbounded_counts[0]), int(unbounded_counts[1]))
         if unbounded_counts[1]
         else None,

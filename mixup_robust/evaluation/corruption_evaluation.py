@@ -3,6 +3,7 @@
 import torch
 from rich.table import Table
 from torchmetrics import Metric
+from typing_extensions import override
 
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 
@@ -20,10 +21,12 @@ class StreamAccuracy(Metric):
         self.add_state("correct", torch.zeros(streams, dtype=torch.int64), dist_reduce_fx="sum")
         self.add_state("total", torch.zeros(streams, dtype=torch.int64), dist_reduce_fx="sum")
 
+    @override
     def update(self, stream: int, predictions: torch.Tensor, labels: torch.Tensor) -> None:
         self.correct[stream] += (predictions == labels).sum()
         self.total[stream] += labels.numel()
 
+    @override
     def compute(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.correct.clone(), self.total.clone()
 
@@ -56,6 +59,7 @@ class CorruptionEvaluation(MeasurementModule):
         self.save_hyperparameters()
         self.streams: list[tuple[str, int]] = []
 
+    @override
     def setup(self, stage: str) -> None:
         super().setup(stage)
         if not self.streams:
@@ -68,6 +72,7 @@ class CorruptionEvaluation(MeasurementModule):
             self.streams = list(datamodule.streams)
             self.accuracy = StreamAccuracy(len(self.streams))
 
+    @override
     def test_step(self, batch: tuple, batch_idx: int, dataloader_idx: int = 0) -> None:
         images, labels, _ = batch
         check_images(images)
@@ -75,12 +80,14 @@ class CorruptionEvaluation(MeasurementModule):
             predictions = self.classifier(images).argmax(dim=1)
         self.accuracy.update(dataloader_idx, predictions, labels)
 
+    @override
     def on_test_epoch_end(self) -> None:
         correct, total = self.accuracy.compute()
         self.accuracy.reset()
         self.results = corruption_records(self.streams, correct, total, str(self.checkpoint))
         self.report(self.results)
 
+    @override
     def table(self, records: list[dict]) -> Table:
         return corruption_table(records)
 

@@ -7,6 +7,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import override
 
 from mixup_robust.attacks import Attack, require_gradients
 from mixup_robust.defenses import ClassPool, Defense, NoDefense
@@ -97,6 +98,7 @@ class DefenseEvaluation(MeasurementModule):
         _check_unique("attack", [CLEAN] + [a.name for a in self.attacks])
 
     # ------------------------------------------------------------------ setup
+    @override
     def setup(self, stage: str) -> None:
         first_setup = self.classifier is None
         super().setup(stage)  # loads and checks the classifier; refuses to overwrite results
@@ -114,12 +116,14 @@ class DefenseEvaluation(MeasurementModule):
         return f"defense{defense}_attack{attack}" + (f"_trial{trial}" if trial else "")
 
     # ------------------------------------------------------------------ test loop
+    @override
     def on_test_start(self) -> None:
         units = 1 + sum(
             1 if a.threat_model == "oblivious" else len(self.defenses) for a in self.attacks
         )
         self.progress.start(self.trainer, units * self.trials)
 
+    @override
     def test_step(self, batch: tuple, batch_idx: int) -> None:
         images, labels, sample_index = batch
         check_images(images)
@@ -200,6 +204,7 @@ class DefenseEvaluation(MeasurementModule):
                 columns |= prediction_columns(f"{defense.name} ", defense(images, sample_index))
         return columns
 
+    @override
     def on_test_epoch_end(self) -> None:
         self.progress.stop()
         per_trial = [self._records(trial) for trial in range(self.trials)]
@@ -232,6 +237,7 @@ class DefenseEvaluation(MeasurementModule):
                 )
         return records
 
+    @override
     def show(self, records: list[dict]) -> None:
         print_table(records)
 
@@ -240,6 +246,7 @@ class DefenseEvaluation(MeasurementModule):
         if self.trials > 1:
             write_trials(directory, self._per_trial)
 
+    @override
     def draw(self, directory: Path) -> None:
         if self.plots:
             draw_all(directory / "results.json")

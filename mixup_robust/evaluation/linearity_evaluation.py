@@ -6,6 +6,7 @@ import torch
 from rich.table import Table
 from torch import nn
 from torchmetrics import SumMetric
+from typing_extensions import override
 
 from mixup_robust.attacks import require_gradients
 from mixup_robust.attacks.budget import Budget, parse_budget
@@ -65,6 +66,7 @@ class LocalLinearityEvaluation(MeasurementModule):
         self.sums = nn.ModuleList([SumMetric().set_dtype(torch.float64) for _ in self.eps])
         self.counts = nn.ModuleList([SumMetric().set_dtype(torch.float64) for _ in self.eps])
 
+    @override
     def test_step(self, batch: tuple, batch_idx: int) -> None:
         images, labels, sample_index = batch
         check_images(images)
@@ -90,6 +92,7 @@ class LocalLinearityEvaluation(MeasurementModule):
         )
         return (2 * draws - 1).to(images.dtype).view_as(images)
 
+    @override
     def on_test_epoch_end(self) -> None:
         self.results = self._records()
         for metric in [*self.sums, *self.counts]:
@@ -114,6 +117,7 @@ class LocalLinearityEvaluation(MeasurementModule):
             )
         return records
 
+    @override
     def table(self, records: list[dict]) -> Table:
         table = Table(title=f"Local linearity error (PGD-{self.steps} on |linearization error|)")
         for column in ("eps", "eps x 255", "n", "error"):
@@ -125,6 +129,7 @@ class LocalLinearityEvaluation(MeasurementModule):
             )
         return table
 
+    @override
     def draw(self, directory: Path) -> None:
         if self.plots:
             plot_local_linearity([directory / "results.json"], directory / "local_linearity.png")

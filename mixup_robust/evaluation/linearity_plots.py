@@ -12,9 +12,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display is needed or wanted
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from mixup_robust.evaluation.plots import _save  # noqa: E402
+from mixup_robust.evaluation.plots import _save
 
 MEASURE = "local_linearity"
 
@@ -54,6 +54,7 @@ def plot_local_linearity(
 
 
 def main() -> None:
+    """Command line: draws the figure from the results files given (see the module docstring)."""
     parser = argparse.ArgumentParser(description="Plot local linearity error against eps.")
     parser.add_argument("results", type=Path, nargs="+", help="results.json files")
     parser.add_argument("--labels", nargs="+", default=None, help="one legend entry per file")

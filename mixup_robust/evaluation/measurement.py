@@ -9,6 +9,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from rich.console import Console
 from rich.table import Table
 from torch import nn
+from typing_extensions import override
 
 from mixup_robust.evaluation.external import ExternalClassifier, load_any_classifier
 from mixup_robust.evaluation.reports import (
@@ -56,6 +57,7 @@ class MeasurementModule(L.LightningModule):
         self.results: list[dict] = []
         self._run_dirs: tuple[Path, bool] = (Path(output_dir or "."), True)
 
+    @override
     def setup(self, stage: str) -> None:
         if self._trainer is not None:  # before loading anything: bf16 would be silently ignored
             refuse_reduced_precision(self._trainer.precision, type(self).__name__)
@@ -148,7 +150,7 @@ class MeasurementModule(L.LightningModule):
         return None
 
 
-def _plain(value):
+def _plain(value: object) -> object:
     """Tuples and lists compare equal; numbers stay numbers."""
     return list(value) if isinstance(value, (list, tuple)) else value
 

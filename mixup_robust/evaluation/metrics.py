@@ -50,6 +50,9 @@ def update_cell(
     """Adds one batch: predictions, counts, and calibration or detection scores.
 
     Args:
+        metrics: the cell's metrics, from `cell_metrics`.
+        log_probs: (B, num_classes) log-probabilities the defense gives the batch.
+        labels: (B,) true classes.
         detection: detection scores of the clean inputs (negatives) and of the adversarial
             inputs (positives) that take part in the AUROC.
     """

@@ -12,17 +12,19 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display is needed or wanted
-import matplotlib.pyplot as plt  # noqa: E402
-from rich.console import Console  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from rich.console import Console
 
-from mixup_robust.atomic import atomic_file  # noqa: E402
+from mixup_robust.atomic import atomic_file
 
 CLEAN = "clean"
 REQUIRED_FIELDS = ("defense", "attack", "accuracy")
 MARKERS = ("s", "D", "^", "v", "P", "X", "o")
 
 
-def _save(figure, path: Path) -> Path:
+def _save(figure: Figure, path: Path) -> Path:
     """Saves a PNG atomically (temporary file, then rename) and closes the figure."""
     try:
         with atomic_file(path) as file:
@@ -45,7 +47,7 @@ def percent_limits(values: list[float]) -> tuple[float, float]:
     return low, high
 
 
-def _finish(axis, xlabel: str, ylabel: str, title: str, legend: bool = True) -> None:
+def _finish(axis: Axes, xlabel: str, ylabel: str, title: str, legend: bool = True) -> None:
     """Labels, grid, and a legend beside the axes, where it covers no point."""
     axis.set(xlabel=xlabel, ylabel=ylabel, title=title)
     axis.grid(alpha=0.3)

@@ -7,6 +7,7 @@ import torch
 import torch.distributed as dist
 from lightning.pytorch.callbacks import Callback
 from rich.console import Console
+from typing_extensions import override
 
 from mixup_robust.atomic import write_atomically
 from mixup_robust.evaluation.measurement import MeasurementModule
@@ -34,6 +35,7 @@ class PredictionsWriter(Callback):
             return module.results_dir / PREDICTIONS_FILE
         return Path(trainer.log_dir or trainer.default_root_dir) / PREDICTIONS_FILE
 
+    @override
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.rows = []
         # On every rank: trainer.log_dir is a collective (a broadcast) under DDP.
@@ -44,9 +46,10 @@ class PredictionsWriter(Callback):
                 "trainer.default_root_dir (or model.init_args.output_dir), or move it away."
             )
 
+    @override
     def on_predict_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int,
-        dataloader_idx: int = 0,
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: object, batch: object,
+        batch_idx: int, dataloader_idx: int = 0,
     ) -> None:  # fmt: skip
         if not isinstance(outputs, dict):
             return  # a module whose predictions are not per-sample columns
@@ -54,6 +57,7 @@ class PredictionsWriter(Callback):
         length = len(next(iter(columns.values()), []))
         self.rows += [{name: values[i] for name, values in columns.items()} for i in range(length)]
 
+    @override
     def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         rows = self.rows
         if dist.is_available() and dist.is_initialized() and trainer.world_size > 1:

@@ -60,6 +60,7 @@ class AttackProgress:
         )
 
     def stop(self) -> None:
+        """Hides the attack task in the rich bar and stops updating it (end of the test loop)."""
         if self.bar is not None and self.task is not None:
             self.bar.update(self.task, visible=False)
         self.bar = self.task = None

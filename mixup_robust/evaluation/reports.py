@@ -67,6 +67,10 @@ def staged_run_files(directory: Path, config_is_ours: bool = True) -> Iterator[P
 
 
 def records_to_csv(records: list[dict]) -> str:
+    """CSV text of the records: one column per key, in order of first appearance.
+
+    A record without some key leaves that cell empty.
+    """
     columns: list[str] = []
     for record in records:
         columns += [key for key in record if key not in columns]

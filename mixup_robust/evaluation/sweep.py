@@ -54,7 +54,7 @@ class ParameterSweep:
         self.defense, self.parameter, self.values = defense, parameter, list(values)
         self.variants = [self._build(arguments, value) for value in self.values]
 
-    def _build(self, arguments: dict, value) -> Defense:
+    def _build(self, arguments: dict, value: float) -> Defense:
         name = f"{self.defense.name} {self.parameter}={value}"
         try:
             return type(self.defense)(**{**arguments, self.parameter: value, "name": name})

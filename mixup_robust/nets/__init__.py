@@ -17,6 +17,7 @@ from mixup_robust.nets.vae import VAE, load_vae
 from mixup_robust.nets.wide_resnet import WideResNet
 
 __all__ = [
+    "VAE",
     "FastCNN",
     "MIResNet",
     "MIResNet50",
@@ -29,7 +30,6 @@ __all__ = [
     "PreActResNet50",
     "SmallCNN",
     "StagedNet",
-    "VAE",
     "WideResNet",
     "build_classifier",
     "load_vae",

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from typing_extensions import override
 
 
 class Normalize(nn.Module):
@@ -26,6 +27,7 @@ class Normalize(nn.Module):
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(-1, 1, 1))
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(-1, 1, 1))
 
+    @override
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] != self.mean.shape[0]:
             raise ValueError(

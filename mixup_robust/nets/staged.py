@@ -72,7 +72,7 @@ class StagedNet(nn.Module):
 
 
 def he_normal_init_(net: nn.Module) -> None:
-    """torchvision's ResNet initialization of every conv and batch norm of `net`, in place.
+    """Initializes every conv and batch norm of `net` in place, as torchvision's ResNet does.
 
     Kaiming-normal (fan_out, ReLU) conv weights, drawn in `net.modules()` order, and batch
     norms with weight 1 and bias 0; linear layers keep PyTorch's default.

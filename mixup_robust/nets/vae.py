@@ -6,6 +6,7 @@ sigmoid: its images are pixels in [0, 1] again. No batch norm: the frozen VAE be
 same in train and eval mode and under adversarial perturbations of a batch.
 """
 
+import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import override
 
 from mixup_robust.nets.checkpoint_file import read_checkpoint
 
@@ -50,6 +52,7 @@ class Encoder(nn.Module):
         self.mean = nn.Linear(channels * 16, latent_dim)
         self.logvar = nn.Linear(channels * 16, latent_dim)
 
+    @override
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         hidden = self.features(images * 2 - 1).flatten(1)
         return self.mean(hidden), self.logvar(hidden).clamp(-20.0, 10.0)
@@ -68,11 +71,12 @@ class Decoder(nn.Module):
         self.start = widths[0]
         self.project = nn.Sequential(nn.Linear(latent_dim, widths[0] * 16), nn.LeakyReLU(0.2))
         layers: list[nn.Module] = []
-        for channels, out in zip(widths[:-1], widths[1:], strict=True):
+        for channels, out in itertools.pairwise(widths):
             layers += [nn.ConvTranspose2d(channels, out, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
         layers += [nn.Conv2d(widths[-1], in_channels, 3, padding=1), nn.Sigmoid()]
         self.layers = nn.Sequential(*layers)
 
+    @override
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
         return self.layers(self.project(latents).view(-1, self.start, 4, 4))
 

@@ -1,12 +1,13 @@
 """PGD adversarial training (Madry et al. 2018), optionally mixed with clean cross-entropy."""
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import override
 
 from mixup_robust.attacks import InnerPGD
 from mixup_robust.attacks.budget import Budget, parse_budget
@@ -21,6 +22,7 @@ def cross_entropy_loss(labels: torch.Tensor) -> Callable[[torch.Tensor], torch.T
 
 
 def check_attack_labels(attack_labels: str) -> None:
+    """Raises before any compute unless `attack_labels` is 'true' or 'predicted'."""
     if attack_labels not in ("true", "predicted"):
         raise ValueError(f"attack_labels={attack_labels!r}; choose 'true' or 'predicted'.")
 
@@ -76,7 +78,7 @@ class AdversarialTraining(ClassifierModule):
         adversarial_fraction: float = 1.0,
         attack_bn_mode: Literal["eval", "train"] = "eval",
         attack_labels: AttackLabels = "true",
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(net, **kwargs)
         check_attack_labels(attack_labels)
@@ -98,6 +100,7 @@ class AdversarialTraining(ClassifierModule):
         )
         return self.inner_attack(self.classifier, images, cross_entropy_loss(labels), rng)
 
+    @override
     def training_loss(
         self, images: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator
     ) -> torch.Tensor:

@@ -5,10 +5,11 @@ abstract, written out in docs/aomixup.md.
 """
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
+from typing_extensions import override
 
 from mixup_robust.attacks import InnerPGD, project_linf
 from mixup_robust.attacks.budget import Budget, parse_budget
@@ -91,7 +92,7 @@ class AdversariallyOptimizedMixup(Mixup):
         random_start: bool = True,
         alpha: float = 1.0,
         ratio_per: Literal["sample", "batch"] = "sample",
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(net, alpha=alpha, ratio_per=ratio_per, **kwargs)
         if steps < 0:
@@ -146,7 +147,7 @@ class AdversariallyOptimizedMixup(Mixup):
         return MixupPoint(uniform(pairs.images), uniform(pairs.partners), pairs.ratio)
 
     def mix_weight(self, pairs: MixupPairs, point: MixupPoint, mixed: torch.Tensor) -> torch.Tensor:
-        """w of the target y_mix = w y_i + (1 - w) y_j, per the label rule (B,)."""
+        """The weight w of the target y_mix = w y_i + (1 - w) y_j, per the label rule (B,)."""
         if self.label_rule == "mixup":
             return point.ratio
         return geometric_weight(mixed, pairs.images, pairs.partners, fallback=point.ratio)
@@ -190,6 +191,7 @@ class AdversariallyOptimizedMixup(Mixup):
                 point = self.ascent_step(pairs, point)
         return point
 
+    @override
     def training_loss(
         self, images: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator
     ) -> torch.Tensor:

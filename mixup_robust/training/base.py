@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
+from typing_extensions import override
 
 from mixup_robust.attacks import Attack, require_gradients
 from mixup_robust.nets import NetFactory, build_classifier
@@ -130,12 +131,14 @@ class ClassifierModule(ScheduledModule, abc.ABC):
         """
         return numpy_rng(self.seed, self.global_rank, self.current_epoch, batch_idx)
 
+    @override
     def training_step(self, batch: tuple, batch_idx: int) -> torch.Tensor:
         images, labels, _ = batch
         loss = self.training_loss(images, labels, self.batch_rng(batch_idx))
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
         return loss
 
+    @override
     def validation_step(self, batch: tuple, batch_idx: int) -> None:
         images, labels, _ = batch
         self.val_metrics.update(self(images), labels)
@@ -148,6 +151,7 @@ class ClassifierModule(ScheduledModule, abc.ABC):
                 adversarial = self.val_attack(self.classifier, images, labels)
             self.val_robust_metrics.update(self(adversarial), labels)
 
+    @override
     def on_validation_epoch_end(self) -> None:
         self.log_dict(self.val_metrics.compute(), prog_bar=True)
         self.val_metrics.reset()
@@ -155,10 +159,12 @@ class ClassifierModule(ScheduledModule, abc.ABC):
             self.log_dict(self.val_robust_metrics.compute(), prog_bar=True)
             self.val_robust_metrics.reset()
 
+    @override
     def test_step(self, batch: tuple, batch_idx: int) -> None:
         images, labels, _ = batch
         self.test_metrics.update(self(images), labels)
 
+    @override
     def on_test_epoch_end(self) -> None:
         self.log_dict(self.test_metrics.compute())
         self.test_metrics.reset()

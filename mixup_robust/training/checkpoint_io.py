@@ -7,6 +7,7 @@ import torch
 from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from typing_extensions import override
 
 from mixup_robust.atomic import atomic_file
 
@@ -23,6 +24,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     by collaborators). Remote paths (s3://, ...) keep Lightning's behaviour.
     """
 
+    @override
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None
     ) -> None:

@@ -3,6 +3,8 @@
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities.types import STEP_OUTPUT
+from typing_extensions import override
 
 from mixup_robust.nets.checkpoint_file import non_finite_entries
 
@@ -15,7 +17,7 @@ class NonFiniteWeightsError(RuntimeError):
     """A checkpoint would hold NaN or infinite weights; it is not written."""
 
 
-def _loss_of(outputs) -> torch.Tensor | None:
+def _loss_of(outputs: STEP_OUTPUT) -> torch.Tensor | None:
     if isinstance(outputs, torch.Tensor):
         return outputs
     if isinstance(outputs, dict) and isinstance(outputs.get("loss"), torch.Tensor):
@@ -51,8 +53,14 @@ class FiniteTraining(Callback):
             return self.every_n_steps
         return 1 if loss.device.type == "cpu" else 50
 
+    @override
     def on_train_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: STEP_OUTPUT,
+        batch: object,
+        batch_idx: int,
     ) -> None:
         loss = _loss_of(outputs)
         if loss is None:
@@ -62,6 +70,7 @@ class FiniteTraining(Callback):
         if len(self._pending) >= self._interval(loss):
             self.check(trainer)
 
+    @override
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.check(trainer)
 
@@ -92,6 +101,7 @@ class FiniteTraining(Callback):
             "(<run>/checkpoints/last.ckpt) holds the last finite state."
         )
 
+    @override
     def on_save_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict
     ) -> None:

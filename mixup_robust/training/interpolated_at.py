@@ -1,11 +1,12 @@
 """Interpolated adversarial training (Lamb et al. 2019): mixup of clean and of PGD examples."""
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
+from typing_extensions import override
 
 from mixup_robust.attacks import InnerPGD
 from mixup_robust.attacks.budget import Budget, parse_budget
@@ -79,7 +80,7 @@ class InterpolatedAT(ClassifierModule):
         attack_labels: AttackLabels = "true",
         attack_bn_mode: Literal["eval", "train"] = "eval",
         joint_forward: bool = False,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(net, **kwargs)
         check_attack_labels(attack_labels)
@@ -107,7 +108,9 @@ class InterpolatedAT(ClassifierModule):
         mixed = interpolate(images, images[partners], ratio)
         return mixed, soft_targets(labels, labels[partners], ratio, self.num_classes)
 
-    def mixup_loss(self, images: torch.Tensor, labels: torch.Tensor, mixing: Mixing):
+    def mixup_loss(
+        self, images: torch.Tensor, labels: torch.Tensor, mixing: Mixing
+    ) -> torch.Tensor:
         """Soft-target cross-entropy of the classifier on the mixed batch."""
         mixed, targets = self.mixed_batch(images, labels, mixing)
         return soft_cross_entropy(self(mixed), targets)
@@ -123,6 +126,7 @@ class InterpolatedAT(ClassifierModule):
         )
         return self.inner_attack(self.classifier, images, cross_entropy_loss(labels), rng)
 
+    @override
     def training_loss(
         self, images: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator
     ) -> torch.Tensor:

@@ -7,11 +7,12 @@ exactly input mixup), layer k >= 1 the output of stage k - 1.
 """
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
+from typing_extensions import override
 
 from mixup_robust import nets
 from mixup_robust.mixing import interpolate, soft_cross_entropy, soft_targets
@@ -117,7 +118,7 @@ class ManifoldMixup(Mixup):
         alpha: float = 1.0,
         ratio_per: Literal["sample", "batch"] = "sample",
         mix_layers: Sequence[int] = (0, 1, 2),
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(net, alpha=alpha, ratio_per=ratio_per, **kwargs)
         self.mix_layers = tuple(int(layer) for layer in mix_layers)
@@ -142,6 +143,7 @@ class ManifoldMixup(Mixup):
         mixed = interpolate(hidden, hidden[partners], ratio)
         return forward_from_layer(self.classifier, mixed, layer)
 
+    @override
     def training_loss(
         self, images: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator
     ) -> torch.Tensor:

@@ -1,11 +1,12 @@
 """Mixup (Zhang et al. 2018): train on convex combinations of image pairs and their labels."""
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
+from typing_extensions import override
 
 from mixup_robust.mixing import (
     interpolate,
@@ -47,7 +48,7 @@ class Mixup(ClassifierModule):
         net: Callable[[int, int], nn.Module],
         alpha: float = 1.0,
         ratio_per: Literal["sample", "batch"] = "sample",
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(net, **kwargs)
         self.alpha = check_alpha(alpha)
@@ -70,6 +71,7 @@ class Mixup(ClassifierModule):
         mixed = interpolate(images, images[partners], ratio)
         return mixed, soft_targets(labels, labels[partners], ratio, self.num_classes)
 
+    @override
     def training_loss(
         self, images: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator
     ) -> torch.Tensor:

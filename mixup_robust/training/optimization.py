@@ -23,6 +23,8 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable, Reduce
 from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LRScheduler, MultiStepLR
+from torch.optim.optimizer import ParamsT
+from typing_extensions import override
 
 SchedulerInterval = Literal["epoch", "step"]
 INTERVALS = ("epoch", "step")
@@ -44,7 +46,7 @@ class ClassifierSGD(torch.optim.SGD):
 
     def __init__(
         self,
-        params: Any,
+        params: ParamsT,
         lr: float = 0.1,
         momentum: float = 0.9,
         weight_decay: float = 5e-4,
@@ -93,7 +95,7 @@ class CosineSchedule(RunLengthSchedule):
         self.eta_min = eta_min
 
     def build(self, optimizer: Optimizer, total: int) -> CosineAnnealingLR:
-        """torch's CosineAnnealingLR with T_max = the run's length."""
+        """The CosineAnnealingLR of `optimizer` with T_max = the run's length."""
         return CosineAnnealingLR(optimizer, T_max=total, eta_min=self.eta_min)
 
 
@@ -109,6 +111,7 @@ class OneCycleFactor:
     warmup_fraction: float
 
     def __call__(self, step: int) -> float:
+        """The factor that multiplies the optimizer's lr at scheduler step `step`."""
         warmup = min(max(1, round(self.warmup_fraction * self.total_steps)), self.total_steps - 1)
         if step < warmup:
             return ONE_CYCLE_START + (1 - ONE_CYCLE_START) * step / warmup
@@ -213,7 +216,7 @@ class ScheduledModule(L.LightningModule):
         self.scheduler_factory = scheduler
         self.scheduler_interval = interval
 
-    def optimized_parameters(self) -> Any:
+    def optimized_parameters(self) -> ParamsT:
         """What the optimizer optimizes: every parameter (override for parameter groups)."""
         return self.parameters()
 
@@ -232,9 +235,11 @@ class ScheduledModule(L.LightningModule):
             config["monitor"] = built.monitor
         return {"optimizer": optimizer, "lr_scheduler": config}
 
+    @override
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["schedule_max_epochs"] = self.trainer.max_epochs
 
+    @override
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         trainer = self._trainer
         if trainer is None or trainer.state.fn != "fit":

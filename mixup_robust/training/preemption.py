@@ -2,10 +2,13 @@
 
 import signal
 import threading
+from types import FrameType
 
 import lightning as L
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities.types import STEP_OUTPUT
+from typing_extensions import override
 
 
 class PreemptionCheckpoint(Callback):
@@ -27,6 +30,7 @@ class PreemptionCheckpoint(Callback):
         self._previous = None
         self._signal: int | None = None
 
+    @override
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Private in Lightning, but the only place its SLURM plugin (and settings) live.
         environment = trainer._accelerator_connector.cluster_environment
@@ -37,11 +41,17 @@ class PreemptionCheckpoint(Callback):
         # Registered before Lightning's own (it then leaves the signal to this handler).
         self._previous = signal.signal(self._signal, self._note)
 
-    def _note(self, signum: int, frame) -> None:
+    def _note(self, signum: int, frame: FrameType | None) -> None:
         self.pending = signum
 
+    @override
     def on_train_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: STEP_OUTPUT,
+        batch: object,
+        batch_idx: int,
     ) -> None:
         if self._signal is None:
             return
@@ -52,6 +62,7 @@ class PreemptionCheckpoint(Callback):
         # default_root_dir and runs `scontrol requeue`; SLURM then ends this job.
         trainer._signal_connector._slurm_sigusr_handler_fn(signum, None)
 
+    @override
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self._signal is not None and self._previous is not None:
             signal.signal(self._signal, self._previous)

@@ -1,7 +1,11 @@
 """A rich progress bar that reads the logged metrics every few steps, not on every step."""
 
+from typing import Any
+
 import lightning as L
 from lightning.pytorch.callbacks import RichProgressBar
+from lightning.pytorch.utilities.types import STEP_OUTPUT
+from typing_extensions import override
 
 
 class ThrottledProgressBar(RichProgressBar):
@@ -18,15 +22,21 @@ class ThrottledProgressBar(RichProgressBar):
         **kwargs: see `RichProgressBar` (e.g. `leave: true`).
     """
 
-    def __init__(self, metrics_every: int = 50, **kwargs) -> None:
+    def __init__(self, metrics_every: int = 50, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if metrics_every < 1:
             raise ValueError(f"metrics_every={metrics_every} must be at least 1.")
         self.metrics_every = metrics_every
         self._read_metrics = True
 
+    @override
     def on_train_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: STEP_OUTPUT,
+        batch: object,
+        batch_idx: int,
     ) -> None:
         self._read_metrics = trainer.global_step % self.metrics_every == 0
         try:

@@ -1,19 +1,22 @@
 """TRADES (Zhang et al. 2019): cross-entropy plus beta times the KL to the clean prediction."""
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import override
 
 from mixup_robust.attacks import InnerPGD
 from mixup_robust.attacks.budget import Budget, parse_budget
 from mixup_robust.training.base import ClassifierModule
 
 
-def kl_to_clean(clean_probabilities: torch.Tensor, logits: torch.Tensor, reduction: str):
+def kl_to_clean(
+    clean_probabilities: torch.Tensor, logits: torch.Tensor, reduction: str
+) -> torch.Tensor:
     """KL(p_clean || p(logits)), as `nn.KLDivLoss` computes it in the TRADES code."""
     return F.kl_div(F.log_softmax(logits, dim=1), clean_probabilities, reduction=reduction)
 
@@ -46,7 +49,7 @@ class TRADES(ClassifierModule):
         beta: float = 6.0,
         start_std: float = 0.001,
         attack_bn_mode: Literal["eval", "train"] = "eval",
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(net, **kwargs)
         if beta < 0:
@@ -65,6 +68,7 @@ class TRADES(ClassifierModule):
             self.classifier, images, lambda logits: kl_to_clean(clean, logits, "sum"), rng
         )
 
+    @override
     def training_loss(
         self, images: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator
     ) -> torch.Tensor:

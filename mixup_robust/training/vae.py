@@ -15,6 +15,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from torchvision.utils import save_image
+from typing_extensions import override
 
 from mixup_robust.atomic import atomic_file
 from mixup_robust.attacks import InnerPGD, project_offset
@@ -148,6 +149,7 @@ class MMDVAE(ScheduledModule):
         loss = reconstruction + self.hparams.gamma * divergence
         return {"loss": loss, "reconstruction": reconstruction, "mmd": divergence}
 
+    @override
     def training_step(self, batch: tuple, batch_idx: int) -> torch.Tensor:
         images = batch[0]
         inputs = images
@@ -162,6 +164,7 @@ class MMDVAE(ScheduledModule):
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, on_step=True, on_epoch=True)
         return losses["loss"]
 
+    @override
     def validation_step(self, batch: tuple, batch_idx: int) -> None:
         images = batch[0]
         with seeded_torch_rng(self.hparams.seed, batch_idx, device=images.device):
@@ -171,6 +174,7 @@ class MMDVAE(ScheduledModule):
         if batch_idx == 0:
             self._preview = images[: 2 * self.hparams.sample_pairs].detach()
 
+    @override
     def on_validation_epoch_end(self) -> None:
         if self._preview is not None and not self.trainer.sanity_checking:
             self._write_preview(self._preview)

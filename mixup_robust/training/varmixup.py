@@ -8,12 +8,13 @@ device. It is loaded when fitting starts (`setup`), so a missing file fails befo
 """
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import override
 
 from mixup_robust.mixing import interpolate, soft_cross_entropy, soft_targets
 from mixup_robust.nets.frozen_vae import FrozenVAE
@@ -70,13 +71,14 @@ class VarERM(_WithFrozenVAE, ClassifierModule):
         net: Callable[[int, int], nn.Module],
         vae_ckpt: str,
         resize: bool = True,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(net, **kwargs)
         self.vae_ckpt = vae_ckpt
         self.resize = resize
         self._frozen_vae = FrozenVAE(vae_ckpt, resize)
 
+    @override
     def training_loss(
         self, images: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator
     ) -> torch.Tensor:
@@ -105,7 +107,7 @@ class VarMixup(_WithFrozenVAE, Mixup):
         alpha: float = 1.0,
         ratio_per: Literal["sample", "batch"] = "sample",
         resize: bool = True,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(net, alpha=alpha, ratio_per=ratio_per, **kwargs)
         self.vae_ckpt = vae_ckpt
@@ -131,6 +133,7 @@ class VarMixup(_WithFrozenVAE, Mixup):
         mixed = self.decode(interpolate(latents, latents[partners], ratio))
         return mixed, soft_targets(labels, labels[partners], ratio, self.num_classes)
 
+    @override
     def training_loss(
         self, images: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator
     ) -> torch.Tensor:
