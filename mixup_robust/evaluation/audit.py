@@ -16,7 +16,7 @@ from mixup_robust.defenses import Defense, NoDefense
 from mixup_robust.evaluation.audit_ladder import Ladder
 from mixup_robust.evaluation.audit_output import audit_markdown, draw_audit, print_audit
 from mixup_robust.evaluation.audit_report import AuditSummary, summarize
-from mixup_robust.evaluation.defense_evaluation import _check_unique, bind_defenses
+from mixup_robust.evaluation.defense_evaluation import bind_defenses, check_unique_names
 from mixup_robust.evaluation.external import ExternalClassifier
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.evaluation.red_flags import RedFlagThresholds
@@ -121,8 +121,8 @@ class DefenseAudit(MeasurementModule):
         defenses = list(defenses or [])
         if not any(isinstance(d, NoDefense) for d in defenses):
             defenses.insert(0, NoDefense())
-        _check_unique("defense", [d.name for d in defenses])
-        _check_unique("rung", [a.name for a in rungs])
+        check_unique_names("defense", [d.name for d in defenses])
+        check_unique_names("rung", [a.name for a in rungs])
         probe = (unbounded or default_unbounded_probe()) if check_unbounded else None
         self.ladder = Ladder(list(rungs), probe)
         self.defenses = nn.ModuleList(defenses)

@@ -94,8 +94,8 @@ class DefenseEvaluation(MeasurementModule):
         self.detection_on = detection_on
         self.attacks = list(attacks or [])
         self.progress = AttackProgress()
-        _check_unique("defense", [d.name for d in self.defenses])
-        _check_unique("attack", [CLEAN] + [a.name for a in self.attacks])
+        check_unique_names("defense", [d.name for d in self.defenses])
+        check_unique_names("attack", [CLEAN] + [a.name for a in self.attacks])
 
     # ------------------------------------------------------------------ setup
     @override
@@ -267,7 +267,8 @@ def bind_defenses(module: MeasurementModule, defenses: nn.ModuleList, num_classe
         defense.bind(module.classifier, pool, module.seed)
 
 
-def _check_unique(kind: str, names: list[str]) -> None:
+def check_unique_names(kind: str, names: list[str]) -> None:
+    """Raises unless every name is unique: results are keyed by name (`kind` names the list)."""
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise ValueError(f"Two {kind}s share the name(s) {repeated}; give each a unique `name`.")

@@ -20,13 +20,11 @@ from mixup_robust.training import (
 )
 from mixup_robust.training.adversarial_training import cross_entropy_loss
 from tests.helpers.cli import CONF, run_cli
+from tests.helpers.training import tiny_module
 
 
-def tiny(method=ERM, **kwargs):
-    torch.manual_seed(0)
-    return method(
-        SmallCNN, num_classes=4, image_shape=(1, 8, 8), mean=(0.5,), std=(0.25,), **kwargs
-    )
+def tiny(**kwargs) -> ERM:
+    return tiny_module(ERM, **kwargs)
 
 
 def images_and_labels(size: int = 8):

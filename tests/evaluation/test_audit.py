@@ -70,7 +70,7 @@ def masked_audit(digits_checkpoint, tmp_path_factory) -> tuple[Path, list[dict]]
     tmp = tmp_path_factory.mktemp("audit")
     records = run_audit(
         tmp, digits_checkpoint, trials=2, full_ladder_fraction=0.5,
-        defenses=[mi_ol(6), {"class_path": "tests.test_audit.QuantizedInput"}],
+        defenses=[mi_ol(6), {"class_path": f"{__name__}.QuantizedInput"}],
         rungs=[attack("PGD", eps=EPS, step_size=STEP, steps=5),
                attack("EOTPGD", eps=EPS, step_size=STEP, steps=5, n_samples=1),
                attack("EOTPGD", eps=EPS, step_size=STEP, steps=5, n_samples=3),

@@ -7,7 +7,9 @@ import pytest
 import torch
 import yaml
 
-from mixup_robust.evaluation import DefenseEvaluation, load_classifier
+from mixup_robust.attacks import FGSM, PGD
+from mixup_robust.defenses import MixupInference
+from mixup_robust.evaluation import DefenseAudit, DefenseEvaluation, load_classifier
 from tests.helpers.cli import CONF, run_cli
 
 EVALUATE = CONF / "evaluate.yaml"
@@ -93,3 +95,17 @@ def test_checkpoint_of_other_data_is_refused(digits_checkpoint, tmp_path):
     evaluation = DefenseEvaluation(str(digits_checkpoint), num_classes=10, image_shape=(3, 8, 8))
     with pytest.raises(ValueError, match="image_shape"):
         evaluation.check_matches_data(hparams)
+
+
+def test_two_defenses_or_attacks_of_one_name_are_refused_before_anything_loads():
+    """Results are keyed by name: a second MI-OL would silently overwrite the first's cells."""
+    mi_ol = {"partner_label": "other", "mixup_ratio": 0.5}
+    with pytest.raises(ValueError, match=r"Two defenses share the name\(s\) \['MI-OL'\]"):
+        DefenseEvaluation("never_read.ckpt", defenses=[MixupInference(**mi_ol)] * 2, attacks=[])
+    named = [PGD(eps="8/255", steps=1, name="same"), FGSM(eps="4/255", name="same")]
+    with pytest.raises(ValueError, match=r"Two attacks share the name\(s\) \['same'\]"):
+        DefenseEvaluation("never_read.ckpt", attacks=named)
+    with pytest.raises(ValueError, match=r"Two rungs share the name\(s\) \['same'\]"):
+        DefenseAudit("never_read.ckpt", rungs=named)
+    renamed = [MixupInference(**mi_ol), MixupInference(**mi_ol, name="MI-OL again")]
+    assert len(DefenseEvaluation("never_read.ckpt", defenses=renamed, attacks=[]).defenses) == 3

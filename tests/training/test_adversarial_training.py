@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from mixup_robust.attacks import InnerPGD
-from mixup_robust.nets import SmallCNN
 from mixup_robust.training import (
     ERM,
     TRADES,
@@ -17,20 +16,9 @@ from mixup_robust.training import (
 )
 from mixup_robust.training.adversarial_training import cross_entropy_loss
 from tests.helpers.cli import fit_quickstart
+from tests.helpers.training import tiny_batch, tiny_module
 
 EPS, STEP = 32 / 255, 8 / 255
-
-
-def tiny(method, **kwargs):
-    torch.manual_seed(0)
-    return method(
-        SmallCNN, num_classes=4, image_shape=(1, 8, 8), mean=(0.5,), std=(0.25,), **kwargs
-    )
-
-
-def batch(size: int = 8):
-    generator = torch.Generator().manual_seed(0)
-    return torch.rand(size, 1, 8, 8, generator=generator), torch.arange(size) % 4
 
 
 def bn_stats(model: nn.Module) -> list[torch.Tensor]:
@@ -44,8 +32,8 @@ def attack(steps: int = 5, **kwargs) -> InnerPGD:
 
 
 def test_inner_pgd_increases_the_loss_and_every_iterate_stays_in_budget():
-    classifier = tiny(ERM).classifier.eval()
-    images, labels = batch()
+    classifier = tiny_module(ERM).classifier.eval()
+    images, labels = tiny_batch()
     loss = cross_entropy_loss(labels)
     for steps in range(4):  # iterate k is the output of a k-step attack with the same rng
         adversarial = attack(steps)(classifier, images, loss, np.random.default_rng(0))
@@ -56,8 +44,8 @@ def test_inner_pgd_increases_the_loss_and_every_iterate_stays_in_budget():
 
 
 def test_random_start_comes_from_the_batch_rng_not_the_global_one():
-    classifier = tiny(ERM).classifier.eval()
-    images, labels = batch()
+    classifier = tiny_module(ERM).classifier.eval()
+    images, labels = tiny_batch()
     run = lambda seed: attack(2)(  # noqa: E731
         classifier, images, cross_entropy_loss(labels), np.random.default_rng(seed)
     )
@@ -71,9 +59,9 @@ def test_random_start_comes_from_the_batch_rng_not_the_global_one():
 
 @pytest.mark.parametrize("bn_mode", ["eval", "train"])
 def test_attack_restores_modes_and_leaves_bn_stats_and_grads_alone(bn_mode):
-    classifier = tiny(ERM).classifier.train()
+    classifier = tiny_module(ERM).classifier.train()
     frozen = next(m for m in classifier.modules() if isinstance(m, nn.BatchNorm2d)).eval()
-    images, labels = batch()
+    images, labels = tiny_batch()
     F.cross_entropy(classifier(images), labels).backward()
     grads = [p.grad.clone() for p in classifier.parameters()]
     stats = bn_stats(classifier)
@@ -93,8 +81,8 @@ def test_attack_restores_modes_and_leaves_bn_stats_and_grads_alone(bn_mode):
 
 
 def test_attack_may_update_bn_stats_when_asked():
-    classifier = tiny(ERM).classifier.train()
-    images, labels = batch()
+    classifier = tiny_module(ERM).classifier.train()
+    images, labels = tiny_batch()
     stats = bn_stats(classifier)
     attack(2, bn_mode="train", update_bn_stats=True)(
         classifier, images, cross_entropy_loss(labels), np.random.default_rng(0)
@@ -103,39 +91,39 @@ def test_attack_may_update_bn_stats_when_asked():
 
 
 def test_at_with_no_adversarial_fraction_is_erm_and_otherwise_costs_more():
-    images, labels = batch()
-    erm = tiny(ERM).train()
-    at = tiny(AdversarialTraining, adversarial_fraction=0.0).train()
+    images, labels = tiny_batch()
+    erm = tiny_module(ERM).train()
+    at = tiny_module(AdversarialTraining, adversarial_fraction=0.0).train()
     at.load_state_dict(erm.state_dict())
     rng = np.random.default_rng
     assert torch.equal(
         at.training_loss(images, labels, rng(0)), erm.training_loss(images, labels, rng(0))
     )
-    madry = tiny(AdversarialTraining, eps=EPS, step_size=STEP, steps=3).eval()
+    madry = tiny_module(AdversarialTraining, eps=EPS, step_size=STEP, steps=3).eval()
     clean = F.cross_entropy(madry(images), labels)
     assert madry.training_loss(images, labels, rng(0)) > clean
     with pytest.raises(ValueError, match="adversarial_fraction"):
-        tiny(AdversarialTraining, adversarial_fraction=1.5)
+        tiny_module(AdversarialTraining, adversarial_fraction=1.5)
 
 
 @pytest.mark.parametrize("ratio_per", ["sample", "batch"])
 def test_iat_without_budget_is_mixup_with_the_same_draws(ratio_per):
-    images, labels = batch()
-    mixup = tiny(Mixup, ratio_per=ratio_per).train()
-    iat = tiny(InterpolatedAT, eps=0.0, ratio_per=ratio_per).train()
+    images, labels = tiny_batch()
+    mixup = tiny_module(Mixup, ratio_per=ratio_per).train()
+    iat = tiny_module(InterpolatedAT, eps=0.0, ratio_per=ratio_per).train()
     iat.load_state_dict(mixup.state_dict())
     expected = mixup.training_loss(images, labels, np.random.default_rng(5))
     assert torch.equal(iat.training_loss(images, labels, np.random.default_rng(5)), expected)
 
 
 def test_iat_adversarial_half_raises_the_loss_and_separate_draws_differ():
-    images, labels = batch()
-    iat = tiny(InterpolatedAT, eps=EPS, step_size=STEP, steps=3).eval()
-    clean = tiny(InterpolatedAT, eps=0.0).eval()
+    images, labels = tiny_batch()
+    iat = tiny_module(InterpolatedAT, eps=EPS, step_size=STEP, steps=3).eval()
+    clean = tiny_module(InterpolatedAT, eps=0.0).eval()
     clean.load_state_dict(iat.state_dict())
     rng = np.random.default_rng
     assert iat.training_loss(images, labels, rng(1)) > clean.training_loss(images, labels, rng(1))
-    separate = tiny(InterpolatedAT, eps=0.0, share_mixing=False).eval()
+    separate = tiny_module(InterpolatedAT, eps=0.0, share_mixing=False).eval()
     separate.load_state_dict(iat.state_dict())
     assert separate.training_loss(images, labels, rng(1)) != clean.training_loss(
         images, labels, rng(1)
@@ -143,8 +131,8 @@ def test_iat_adversarial_half_raises_the_loss_and_separate_draws_differ():
 
 
 def test_iat_can_attack_the_predicted_labels():
-    images, labels = batch()
-    iat = tiny(InterpolatedAT, eps=EPS, step_size=STEP, steps=3, attack_labels="predicted")
+    images, labels = tiny_batch()
+    iat = tiny_module(InterpolatedAT, eps=EPS, step_size=STEP, steps=3, attack_labels="predicted")
     iat.eval()
     predicted = iat(images).argmax(1)
     assert not torch.equal(predicted, labels)
@@ -160,12 +148,12 @@ def test_iat_can_attack_the_predicted_labels():
 
 
 def test_trades_with_zero_beta_is_cross_entropy_and_kl_is_positive_otherwise():
-    images, labels = batch()
-    plain = tiny(TRADES, beta=0.0).train()
+    images, labels = tiny_batch()
+    plain = tiny_module(TRADES, beta=0.0).train()
     logits = plain(images)
     assert torch.equal(plain.training_loss(images, labels, np.random.default_rng(0)),
                        F.cross_entropy(logits, labels))  # fmt: skip
-    trades = tiny(TRADES, eps=EPS, step_size=STEP, steps=3, beta=6.0).eval()
+    trades = tiny_module(TRADES, eps=EPS, step_size=STEP, steps=3, beta=6.0).eval()
     loss = trades.training_loss(images, labels, np.random.default_rng(0))
     assert loss > F.cross_entropy(trades(images), labels)
     adversarial = trades.adversarial_examples(images, np.random.default_rng(0))

@@ -6,9 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mixup_robust.nets import MIResNet50, SmallCNN
+from mixup_robust.nets import MIResNet50
 from mixup_robust.training import AdversarialTraining, InterpolatedAT
 from mixup_robust.training.adversarial_training import cross_entropy_loss
+from tests.helpers.training import tiny_batch, tiny_module
 
 
 @pytest.mark.parametrize(("classes", "count"), [(10, 4_752_586), (100, 4_775_716)])
@@ -31,24 +32,12 @@ def test_mi_resnet50_shape_three_stages_of_five_bottlenecks():
     assert net(torch.rand(2, 3, 32, 32)).shape == (2, 10)
 
 
-def tiny(method, **kwargs):
-    torch.manual_seed(0)
-    return method(
-        SmallCNN, num_classes=4, image_shape=(1, 8, 8), mean=(0.5,), std=(0.25,), **kwargs
-    )
-
-
-def batch(size: int = 8):
-    generator = torch.Generator().manual_seed(0)
-    return torch.rand(size, 1, 8, 8, generator=generator), torch.arange(size) % 4
-
-
 ATTACK = {"eps": 32 / 255, "step_size": 8 / 255, "steps": 3}
 
 
 def test_at_can_attack_the_predicted_labels_as_the_official_code():
-    images, labels = batch()
-    at = tiny(AdversarialTraining, attack_labels="predicted", **ATTACK).eval()
+    images, labels = tiny_batch()
+    at = tiny_module(AdversarialTraining, attack_labels="predicted", **ATTACK).eval()
     predicted = at(images).argmax(1)
     assert not torch.equal(predicted, labels)
     adversarial = at.adversarial_examples(images, labels, np.random.default_rng(0))
@@ -57,12 +46,12 @@ def test_at_can_attack_the_predicted_labels_as_the_official_code():
     )
     assert torch.equal(adversarial, expected)
     with pytest.raises(ValueError, match="attack_labels"):
-        tiny(AdversarialTraining, attack_labels="truth")
+        tiny_module(AdversarialTraining, attack_labels="truth")
 
 
 def test_at_half_clean_half_adversarial_is_the_mean_of_both_losses():
-    images, labels = batch()
-    at = tiny(AdversarialTraining, adversarial_fraction=0.5, **ATTACK).eval()
+    images, labels = tiny_batch()
+    at = tiny_module(AdversarialTraining, adversarial_fraction=0.5, **ATTACK).eval()
     adversarial = at.adversarial_examples(images, labels, np.random.default_rng(3))
     with torch.no_grad():
         expected = F.cross_entropy(at(images), labels) + F.cross_entropy(at(adversarial), labels)
@@ -75,9 +64,11 @@ def bn_running_means(model: nn.Module) -> list[torch.Tensor]:
 
 
 def test_iat_joint_forward_normalizes_both_halves_as_one_batch():
-    images, labels = batch()
-    joint = tiny(InterpolatedAT, joint_forward=True, share_mixing=False, **ATTACK).train()
-    separate = tiny(InterpolatedAT, joint_forward=False, share_mixing=False, **ATTACK).train()
+    images, labels = tiny_batch()
+    joint = tiny_module(InterpolatedAT, joint_forward=True, share_mixing=False, **ATTACK).train()
+    separate = tiny_module(
+        InterpolatedAT, joint_forward=False, share_mixing=False, **ATTACK
+    ).train()
     separate.load_state_dict(joint.state_dict())
     rng = np.random.default_rng
     joint_loss = joint.training_loss(images, labels, rng(4))
@@ -85,7 +76,7 @@ def test_iat_joint_forward_normalizes_both_halves_as_one_batch():
     # Same draws, same adversarial examples: only batch norm's batch differs.
     assert joint_loss.item() != pytest.approx(separate_loss.item(), rel=1e-4)
     # The joint loss is the mean of the halves' losses under one forward pass of both.
-    replay = tiny(InterpolatedAT, joint_forward=True, share_mixing=False, **ATTACK).train()
+    replay = tiny_module(InterpolatedAT, joint_forward=True, share_mixing=False, **ATTACK).train()
     generator = rng(4)
     clean_mixing = replay.draw_mixing(len(images), images.device, generator)
     adversarial = replay.adversarial_examples(images, labels, generator)

@@ -8,16 +8,13 @@ import torch
 from torch import nn
 
 from mixup_robust.defenses import ClassPool, VarMixupInference
-from mixup_robust.nets import SmallCNN, frozen_vae, load_vae
+from mixup_robust.nets import frozen_vae, load_vae
 from mixup_robust.nets.frozen_vae import FrozenVAE
 from mixup_robust.nets.vae import ResizingVAE, adapt_vae, resize_images
 from mixup_robust.training import MMDVAE, VarERM, VarMixup
+from tests.helpers.training import tiny_net
 
 PARTNERS = torch.tensor([5, 4, 3, 2, 1, 0])
-
-
-def tiny_net(in_channels: int, num_classes: int) -> nn.Module:
-    return SmallCNN(in_channels, num_classes, width=4)
 
 
 def save_vae(directory: Path, shape: tuple[int, int, int]) -> Path:

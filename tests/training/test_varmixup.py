@@ -12,16 +12,13 @@ from torch import nn
 from mixup_robust.defenses import ClassPool, VarMixupInference
 from mixup_robust.evaluation.checkpoint import load_classifier
 from mixup_robust.mixing import interpolate, soft_targets
-from mixup_robust.nets import SmallCNN, load_vae
+from mixup_robust.nets import load_vae
 from mixup_robust.training import MMDVAE, ClassifierSGD, VarERM, VarMixup
 from mixup_robust.training.vae import mmd
 from tests.helpers.cli import CONF, last_checkpoint, resolved_config, run_cli
+from tests.helpers.training import tiny_net
 
 SHAPE = (1, 8, 8)
-
-
-def tiny_net(in_channels: int, num_classes: int) -> nn.Module:
-    return SmallCNN(in_channels, num_classes, width=4)
 
 
 @pytest.fixture
