@@ -1,6 +1,5 @@
 """The defense evaluation end to end through the CLI, its files and its errors."""
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,21 +9,15 @@ import yaml
 from mixup_robust.attacks import FGSM, PGD
 from mixup_robust.defenses import MixupInference
 from mixup_robust.evaluation import DefenseAudit, DefenseEvaluation, load_classifier
-from tests.helpers.cli import CONF, run_cli
+from tests.helpers.cli import CONF, measure_digits
 
 EVALUATE = CONF / "evaluate.yaml"
 
 
 def evaluate(checkpoint: Path, output_dir: Path, *extra: str) -> list[dict]:
-    run_cli(
-        "test", "--config", EVALUATE,
-        "--model.init_args.checkpoint", checkpoint,
-        "--model.init_args.output_dir", output_dir,
-        "--trainer.default_root_dir", output_dir.parent / "logs",
-        "--data.init_args.test_subset_size", 120,
-        *extra,
-    )  # fmt: skip
-    return json.loads((output_dir / "results.json").read_text())
+    return measure_digits(
+        EVALUATE, checkpoint, output_dir, "--data.init_args.test_subset_size", 120, *extra
+    )
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from torch import nn
 
 from mixup_robust.attacks import project_offset
 from mixup_robust.evaluation import LocalLinearityEvaluation, local_linearity_error
-from tests.helpers.cli import CONF, run_cli, run_cli_subprocess
+from tests.helpers.cli import CONF, measure_digits, run_cli_subprocess
 
 CONFIG = CONF / "evaluate_local_linearity.yaml"
 
@@ -79,16 +79,10 @@ def test_eps_are_parsed_and_checked():
 
 
 def measure(checkpoint, output, batch_size: int) -> list[dict]:
-    run_cli(
-        "test", "--config", CONFIG,
-        "--model.init_args.checkpoint", checkpoint,
-        "--model.init_args.output_dir", output,
-        "--model.init_args.steps", 3,
-        "--trainer.default_root_dir", output.parent / "logs",
-        "--data.init_args.test_subset_size", 50,
-        "--data.init_args.eval_batch_size", batch_size,
+    return measure_digits(
+        CONFIG, checkpoint, output, "--model.init_args.steps", 3,
+        "--data.init_args.test_subset_size", 50, "--data.init_args.eval_batch_size", batch_size,
     )  # fmt: skip
-    return json.loads((output / "results.json").read_text())
 
 
 def test_cli_writes_one_record_per_eps_and_a_plot(digits_checkpoint, tmp_path):

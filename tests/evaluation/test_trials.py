@@ -1,7 +1,6 @@
 """Repeated trials: K draws of every random part, mean and std per record, every trial kept."""
 
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
@@ -9,21 +8,15 @@ import pytest
 
 from mixup_robust.evaluation import DefenseEvaluation
 from mixup_robust.evaluation.trials import summarize_trials
-from tests.helpers.cli import CONF, run_cli
+from tests.helpers.cli import CONF, measure_digits
 
 EVALUATE = CONF / "evaluate.yaml"
 
 
 def evaluate(checkpoint: Path, output: Path, *extra) -> list[dict]:
-    run_cli(
-        "test", "--config", EVALUATE,
-        "--model.init_args.checkpoint", checkpoint,
-        "--model.init_args.output_dir", output,
-        "--trainer.default_root_dir", output.parent / "logs",
-        "--data.init_args.test_subset_size", 60,
-        *extra,
-    )  # fmt: skip
-    return json.loads((output / "results.json").read_text())
+    return measure_digits(
+        EVALUATE, checkpoint, output, "--data.init_args.test_subset_size", 60, *extra
+    )
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,18 @@ def fit_quickstart(root: Path, method: str, epochs: int, *extra: str | Path | in
         *extra,
     )  # fmt: skip
     return last_checkpoint(root)
+
+
+def measure_digits(config: Path, checkpoint: Path, output: Path, *extra: str | Path | int) -> list:
+    """Runs `cli.py test` of a measurement config on a checkpoint; returns results.json's records.
+
+    Logs go beside `output` (`<output>/../logs`); `extra` are further command-line options.
+    """
+    run_cli(
+        "test", "--config", config,
+        "--model.init_args.checkpoint", checkpoint,
+        "--model.init_args.output_dir", output,
+        "--trainer.default_root_dir", output.parent / "logs",
+        *extra,
+    )  # fmt: skip
+    return json.loads((output / "results.json").read_text())
