@@ -28,18 +28,27 @@ with `limit_per_class`, or a tiny fake zip in its layout when it is absent): wha
     python benchmarks/gpu_suite.py --dry-run --out /tmp/dry
 """
 
+import argparse
+import importlib.util
+import logging
+import sys
+import tempfile
 import time
+import warnings
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
 
 START = time.monotonic()  # the time limit counts the imports below
 
-import argparse  # noqa: E402
-import logging  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import warnings  # noqa: E402
-from dataclasses import dataclass, field, replace  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-from pathlib import Path  # noqa: E402
+# What the GPU machine's image may lack; checked before anything is imported or measured.
+NEEDED = ("torch", "lightning", "torchmetrics", "torchattacks", "jsonargparse", "docstring_parser",
+          "typeshed_client", "rich", "PIL", "yaml", "mixup_robust")  # fmt: skip
+if missing := [name for name in NEEDED if importlib.util.find_spec(name) is None]:
+    sys.exit(
+        f"gpu_suite.py: missing Python packages: {', '.join(missing)}. Put the repository root "
+        "on PYTHONPATH and carry the others as wheels (benchmarks/README.md, 'GPU suite')."
+    )
 
 import torch  # noqa: E402
 from gpu_parts.bf16 import Bf16Part  # noqa: E402
@@ -139,7 +148,7 @@ def quiet() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*(does not have many workers|log_every_n_steps"
                             "|TensorBoard|tensorboardX|LightningCLI's args|removed from hparams"
-                            "|LeafSpec).*")  # fmt: skip
+                            "|LeafSpec|not supported by the model summary).*")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
