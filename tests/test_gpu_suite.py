@@ -39,7 +39,7 @@ def test_dry_run_writes_every_part_to_json_and_markdown(tmp_path):
     command = [sys.executable, str(BENCHMARKS / "gpu_suite.py"), "--dry-run", "--out", str(out),
                "--threads", "1"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     data = json.loads((out / "gpu_suite.json").read_text())
     assert data["suite"]["finished"] and data["suite"]["dry_run"]
@@ -49,12 +49,12 @@ def test_dry_run_writes_every_part_to_json_and_markdown(tmp_path):
     assert {name: part["status"] for name, part in parts.items()} == dict.fromkeys(PARTS, "ok")
 
     training = parts["training"]["tables"]
-    fast = [row for row in training["runs"] if row["option off"] == "-"]
-    assert [(row["method"], row["way"]) for row in fast] == [
-        (method, way) for method in ("erm", "mixup", "iat") for way in ("project", "plain")
-    ]
     options = ["bf16", "channels_last", "compile", "device_resident", "throttled progress bar"]
-    assert [row["option off"] for row in training["runs"][6:]] == options
+    assert [(row["method"], row["way"], row["option off"]) for row in training["runs"]] == [
+        *[(method, way, "-") for method in ("erm", "mixup") for way in ("project", "plain")],
+        *[("mixup", "project", option) for option in options],
+        ("iat", "project", "-"), ("iat", "plain", "-"),
+    ]  # fmt: skip
     for row in training["runs"]:
         assert row["timed steps"] == 2 and not row["stopped by cap"]
         assert row["images/s"] == pytest.approx(8 * 2 / row["timed s"])
@@ -174,11 +174,12 @@ def test_training_part_order_and_optional_repeats(bench, monkeypatch):
         (method, way, option)) or {"wall s": 10.0})  # fmt: skip
     log = Namespace(info=lambda key, value: None)
     pairs = [(m, w, "-") for m in ("erm", "mixup", "iat") for w in ("project", "plain")]
+    first = [*pairs[:4], *[("mixup", "project", option) for option in OPTIONS], *pairs[4:]]
     part(bench.runner.Budget(1000), log)
-    assert done == pairs + [("mixup", "project", option) for option in OPTIONS] + pairs
+    assert done == first + pairs
     done.clear()
     part(bench.runner.Budget(25), log)  # room for no second pair (1.5 x 20 s)
-    assert done == pairs + [("mixup", "project", option) for option in OPTIONS]
+    assert done == first
 
 
 def test_bad_arguments_are_refused_before_any_compute(bench, tmp_path):
@@ -194,7 +195,7 @@ def test_bad_arguments_are_refused_before_any_compute(bench, tmp_path):
         suite.checked_plan(suite.parse_args(["--out", str(tmp_path), "--dry-run"]))
     plan, device, _ = suite.checked_plan(suite.parse_args(
         ["--out", str(tmp_path), "--dry-run", "--overwrite", "--cap", "bf16=7.5"]))  # fmt: skip
-    assert plan.caps["bf16"] == 7.5 and suite.DRY.caps["bf16"] == 150  # the default unchanged
+    assert plan.caps["bf16"] == 7.5 and suite.DRY.caps["bf16"] == 300  # the default unchanged
     assert device.type == "cpu"
 
 

@@ -6,9 +6,10 @@ data, at the fast recipes' setting (bf16-mixed, channels_last, compile, device-r
 the throttled progress bar; `FAST`), in this order, each run checked against the part's
 budget after every step:
 
-1. one pair (project, plain) per method at the fast setting;
+1. one pair (project, plain) at the fast setting for ERM, then for mixup;
 2. mixup through the Trainer with one option off at a time (`OPTIONS`);
-3. more pairs, up to `repeats` per method, while the budget leaves room for them.
+3. one pair for IAT (last of the three: its PGD-10 makes it the longest, compilation too);
+4. more pairs, up to `repeats` per method, while the budget leaves room for them.
 
 Every run's row (timed images/s; warm-up seconds, which hold torch.compile's compilation;
 whole wall seconds) is written when it ends, and the summaries (`overhead`: median images/s
@@ -142,15 +143,18 @@ class TrainingPart:
                  f"after {sizes.warmup_steps}, IAT PGD-{sizes.iat_pgd_steps}, fast = {FAST}, "
                  f"compile backend {sizes.compile_backend}")  # fmt: skip
         first: dict[tuple[str, str], float] = {}
-        for method in sizes.methods:
-            for way in ("project", "plain"):
+        iat = [method for method in sizes.methods if method == "iat"]
+        others = [method for method in sizes.methods if method != "iat"]
+        for methods, options in ((others, OPTIONS), (iat, {})):
+            for method in methods:
+                for way in ("project", "plain"):
+                    if budget.expired():
+                        return
+                    first[(method, way)] = self.run(budget, log, method, way, "-")["wall s"]
+            for option in options:
                 if budget.expired():
                     return
-                first[(method, way)] = self.run(budget, log, method, way, "-")["wall s"]
-        for option in OPTIONS:
-            if budget.expired():
-                return
-            self.run(budget, log, OPTION_METHOD, "project", option)
+                self.run(budget, log, OPTION_METHOD, "project", option)
         for _ in range(1, sizes.repeats):
             for method in sizes.methods:
                 pair = first[(method, "project")] + first[(method, "plain")]
