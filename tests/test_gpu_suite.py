@@ -209,3 +209,34 @@ def test_fake_zip_has_the_real_zips_layout(bench, tmp_path):
     assert train_images.shape == (30, 3, 32, 32) and test_images.shape == (20, 3, 32, 32)
     assert torch.bincount(train_labels).tolist() == [3] * len(CLASSES)
     assert torch.bincount(test_labels).tolist() == [2] * len(CLASSES)
+
+
+def test_recipe_clock_stops_between_steps_and_extrapolates_whole_epochs(bench, tmp_path):
+    from gpu_parts.recipe import EpochClock, RecipePart
+
+    calls, rows = [], []
+    clock = EpochClock(torch.device("cpu"), lambda: calls.append(1) or len(calls) >= 2,
+                       rows.append)  # fmt: skip
+    trainer = Namespace(num_training_batches=4, current_epoch=1, max_epochs=3, should_stop=False,
+                        datamodule=Namespace(batch_size=16), callback_metrics={})  # fmt: skip
+    clock.on_fit_start(trainer, None)
+    clock.on_train_epoch_start(trainer, None)
+    for batch in range(2):
+        assert not trainer.should_stop
+        clock.on_train_batch_end(trainer, None, None, None, batch)
+    assert trainer.should_stop and clock.stopped  # after the second step of four
+    clock.on_train_epoch_end(trainer, None)
+    assert rows[0]["steps"] == 2 and rows[0]["images"] == 32 and not rows[0]["complete"]
+
+    clock.epochs = [
+        {"images": 64, "train s": 9.0, "epoch wall s": 10.0, "complete": True},
+        {"images": 64, "train s": 1.0, "epoch wall s": 2.0, "complete": True},
+        {"images": 16, "train s": 0.5, "epoch wall s": 0.5, "complete": False},  # cut
+    ]
+    log = bench.runner.PartLog(bench.runner.Recorder(tmp_path, {}), "recipe", 60, print)
+    RecipePart.figures(None, log, clock, 60, fit_s=20.0)
+    info = log.entry["info"]
+    assert info["training images/s"] == pytest.approx(80 / 1.5)  # the epochs after the first
+    assert info["epoch wall s, median"] == 2.0  # whole epochs only
+    extrapolated = next(value for key, value in info.items() if key.startswith("EXTRAPOLATED"))
+    assert extrapolated == pytest.approx((20 - 12.5) + 10 + 59 * 2)

@@ -60,6 +60,7 @@ class EpochClock(Callback):
     def on_train_epoch_end(self, trainer, module) -> None:
         row = {
             "epoch": trainer.current_epoch, "steps": self._steps,
+            "complete": self._steps == trainer.num_training_batches,
             "images": self._steps * trainer.datamodule.batch_size,
             "train s": self._train_end - self._train_start,
             "epoch wall s": time.perf_counter() - self._epoch_start,
@@ -149,7 +150,8 @@ class RecipePart:
         label = "" if epochs[1:] else " (only epoch 0: compilation included)"
         images = sum(row["images"] for row in later)
         log.info(f"training images/s{label}", images / sum(row["train s"] for row in later))
-        per_epoch = statistics.median(row["epoch wall s"] for row in later)
+        whole = [row for row in later if row["complete"]] or later  # not one cut by the cap
+        per_epoch = statistics.median(row["epoch wall s"] for row in whole)
         log.info(f"epoch wall s, median{label}", per_epoch)
         outside = fit_s - sum(row["epoch wall s"] for row in epochs)  # set-up, teardown
         full = outside + epochs[0]["epoch wall s"] + (full_epochs - 1) * per_epoch
