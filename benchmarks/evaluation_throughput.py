@@ -72,10 +72,16 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def peak_memory(device: torch.device) -> str:
+def peak_memory_mib(device: torch.device) -> tuple[float, str]:
+    """(MiB, what it is): CUDA max allocated since the last reset, or the process's peak RSS."""
     if device.type == "cuda":
-        return f"{torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB (CUDA max allocated)"
-    return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB (process peak RSS)"
+        return torch.cuda.max_memory_allocated(device) / 2**20, "CUDA max allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process peak RSS"
+
+
+def peak_memory(device: torch.device) -> str:
+    mib, kind = peak_memory_mib(device)
+    return f"{mib:.0f} MiB ({kind})"
 
 
 def reset_peak(device: torch.device) -> None:
@@ -83,8 +89,14 @@ def reset_peak(device: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def project_part1(classifier, pool, images, labels, args, seed: int) -> dict[str, torch.Tensor]:
-    """(a): per batch, one PGD-10 and both MI defenses on clean and adversarial images."""
+def project_part1(
+    classifier, pool, images, labels, args, seed: int, should_stop=None
+) -> dict[str, torch.Tensor]:
+    """(a): per batch, one PGD-10 and both MI defenses on clean and adversarial images.
+
+    `should_stop` (no arguments), checked after every batch, ends the run early: the
+    predictions then cover the batches done.
+    """
     attack = PGD(eps=EPS, step_size=STEP_SIZE, steps=STEPS, random_start=True)
     defenses = {
         name: MixupInference(
@@ -103,6 +115,8 @@ def project_part1(classifier, pool, images, labels, args, seed: int) -> dict[str
                 for kind, inputs in (("clean", x), ("PGD-10", adversarial)):
                     output = defense(inputs, index).argmax(1)
                     predictions.setdefault(f"{name} {kind}", []).append(output)
+        if should_stop is not None and should_stop():
+            break
     return {key: torch.cat(value) for key, value in predictions.items()}
 
 
@@ -129,8 +143,14 @@ def draw_partner(pool, predicted: int, other: bool, generator: torch.Generator) 
     return pool.images[position : position + 1].float().div(255.0)
 
 
-def official_part1(classifier, pool, images, labels, args, generator) -> dict[str, list[int]]:
-    """(b): the per-image loop of the official MI scripts, for MI-OL and MI-PL."""
+def official_part1(
+    classifier, pool, images, labels, args, generator, should_stop=None
+) -> dict[str, list[int]]:
+    """(b): the per-image loop of the official MI scripts, for MI-OL and MI-PL.
+
+    `should_stop`, checked after every image, ends the run early (predictions of the images
+    done).
+    """
     predictions: dict[str, list[int]] = {}
     for i in range(len(images)):
         x, y = images[i : i + 1], labels[i : i + 1]
@@ -149,6 +169,8 @@ def official_part1(classifier, pool, images, labels, args, generator) -> dict[st
                     adv_total += F.softmax(classifier(mixed), 1)
                 predictions.setdefault(f"{name} clean", []).append(int(clean_total.argmax()))
                 predictions.setdefault(f"{name} PGD-10", []).append(int(adv_total.argmax()))
+        if should_stop is not None and should_stop():
+            break
     return predictions
 
 

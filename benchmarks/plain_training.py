@@ -44,7 +44,11 @@ class RandomImages(InMemoryDataModule):
 
 
 def _net_factory(name: str):
-    return {"plain": PlainCNN, "fast": FastCNN}.get(name, lambda c, k: build_net(name))
+    # fast-tiny: FastCNN at widths 8-16, for dry runs on a CPU (gpu_suite.py --dry-run).
+    tiny = partial(FastCNN, widths=(8, 8, 16, 16))
+    return {"plain": PlainCNN, "fast": FastCNN, "fast-tiny": tiny}.get(
+        name, lambda c, k: build_net(name)
+    )
 
 
 def method_net(args: argparse.Namespace, data: RandomImages) -> nn.Module:
@@ -60,6 +64,7 @@ def build_method(method: str, args: argparse.Namespace, data: RandomImages) -> C
         num_classes=NUM_CLASSES, image_shape=data.image_shape, mean=data.mean, std=data.std,
         optimizer=partial(torch.optim.SGD, **OPTIMIZER), scheduler=OneCycleSchedule(0.2),
         scheduler_interval="step", channels_last=args.channels_last, compile=args.compile,
+        compile_backend=args.compile_backend,
     )  # fmt: skip
     net = _net_factory(args.net)
     if method == "erm":
@@ -79,7 +84,7 @@ class PlainLoop:
         if args.channels_last:
             self.model.to(memory_format=torch.channels_last)
         if args.compile:
-            self.model.compile()
+            self.model.compile(backend=args.compile_backend)
         images, labels = data.arrays["train"]
         where = device if args.device_resident else torch.device("cpu")
         self.images, self.labels = images.to(where), labels.to(where)

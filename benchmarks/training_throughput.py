@@ -27,6 +27,8 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import lightning as L
 import torch
@@ -45,7 +47,9 @@ METHODS = ("erm", "mixup", "iat")
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    parser.add_argument("--net", choices=("small", "plain", "fast", "preact18"), default="small")
+    parser.add_argument(
+        "--net", choices=("small", "plain", "fast", "fast-tiny", "preact18"), default="small"
+    )
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--steps", type=int, default=10, help="timed steps per run")
     parser.add_argument("--warmup-steps", type=int, default=2, help="untimed steps first")
@@ -57,6 +61,9 @@ def parse_args() -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--compile", action="store_true", help="torch.compile the classifier")
+    parser.add_argument(
+        "--compile-backend", default="inductor", help="torch.compile backend (eager: tracing only)"
+    )
     parser.add_argument(
         "--device-resident", action="store_true",
         help="data on the device: (a) device_resident: true, (b) indexes a device tensor",
@@ -75,11 +82,23 @@ def parse_args() -> argparse.Namespace:
 
 
 class StepTimer(Callback):
-    """Wall time from the start of step `first` to the end of the last step."""
+    """Wall time from the start of step `first` to the end of the last step.
 
-    def __init__(self, first: int, device: torch.device) -> None:
-        self.first, self.device = first, device
-        self.start = self.end = 0.0
+    The device is synchronized twice only (when the window opens and when it closes): a sync
+    per step would keep the host from running ahead of the GPU, the cost that the throttled
+    progress bar removes. `should_stop`, checked after every step, ends the run early (the
+    window then closes at that step and `steps` counts the steps it holds).
+    """
+
+    def __init__(
+        self, first: int, device: torch.device, should_stop: Callable[[], bool] | None = None
+    ) -> None:
+        self.first, self.device, self.should_stop = first, device, should_stop
+        self.fit_start = self.start = self.end = 0.0
+        self.steps, self.stopped = 0, False
+
+    def on_fit_start(self, trainer, module) -> None:
+        self.fit_start = time.perf_counter()
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx: int) -> None:
         if trainer.global_step == self.first:
@@ -87,15 +106,34 @@ class StepTimer(Callback):
             self.start = time.perf_counter()
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx: int) -> None:
-        synchronize(self.device)
-        self.end = time.perf_counter()
+        last = trainer.max_steps != -1 and trainer.global_step >= trainer.max_steps
+        stop = not last and self.should_stop is not None and self.should_stop()
+        if last or stop:
+            synchronize(self.device)
+            self.end = time.perf_counter()
+            self.steps = max(0, trainer.global_step - self.first)
+        if stop:
+            self.stopped = trainer.should_stop = True
+
+    @property
+    def seconds(self) -> float:
+        """Seconds of the timed steps (0 when the run stopped before the window opened)."""
+        return self.end - self.start if self.steps else 0.0
+
+    @property
+    def warmup_seconds(self) -> float:
+        """From the start of fitting to the window (the untimed steps: compilation, warm-up)."""
+        return (self.start or self.end) - self.fit_start
 
 
-def project_run(args, method: str, data: RandomImages, initial: dict, device) -> float:
-    """Seconds of the timed steps of (a)."""
+def project_fit(
+    args, method: str, data: RandomImages, initial: dict, device,
+    should_stop: Callable[[], bool] | None = None,
+) -> StepTimer:  # fmt: skip
+    """Runs (a) and returns its timer (timed window, warm-up, steps, early stop)."""
     module = build_method(method, args, data)
     module.classifier.load_state_dict(initial)
-    timer = StepTimer(args.warmup_steps, device)
+    timer = StepTimer(args.warmup_steps, device, should_stop)
     bars = {"rich": [RichProgressBar(leave=True)], "throttled": [ThrottledProgressBar(leave=True)]}
     callbacks = [timer, *bars.get(args.progress_bar, [])]
     with tempfile.TemporaryDirectory() as logs:
@@ -107,20 +145,49 @@ def project_run(args, method: str, data: RandomImages, initial: dict, device) ->
             num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=logs,
         )  # fmt: skip
         trainer.fit(module, datamodule=data)
-    return timer.end - timer.start
+    return timer
+
+
+def project_run(args, method: str, data: RandomImages, initial: dict, device) -> float:
+    """Seconds of the timed steps of (a)."""
+    return project_fit(args, method, data, initial, device).seconds
+
+
+@dataclass
+class PlainTimes:
+    """Seconds of (b)'s set-up and warm-up steps and of its timed steps; steps timed."""
+
+    warmup_seconds: float
+    seconds: float
+    steps: int
+    stopped: bool
+
+
+def plain_fit(
+    args, method: str, data: RandomImages, initial: dict, device,
+    should_stop: Callable[[], bool] | None = None,
+) -> PlainTimes:  # fmt: skip
+    """Runs (b); `should_stop`, checked after every step, ends it early."""
+    begin = time.perf_counter()
+    loop = PlainLoop(method, args, data, initial, device)
+    for _ in range(args.warmup_steps):
+        loop.step()
+        if should_stop is not None and should_stop():
+            return PlainTimes(time.perf_counter() - begin, 0.0, 0, True)
+    synchronize(device)
+    start = time.perf_counter()
+    steps, stopped = 0, False
+    while steps < args.steps and not stopped:
+        loop.step()
+        steps += 1
+        stopped = steps < args.steps and should_stop is not None and should_stop()
+    synchronize(device)
+    return PlainTimes(start - begin, time.perf_counter() - start, steps, stopped)
 
 
 def plain_run(args, method: str, data: RandomImages, initial: dict, device) -> float:
     """Seconds of the timed steps of (b)."""
-    loop = PlainLoop(method, args, data, initial, device)
-    for _ in range(args.warmup_steps):
-        loop.step()
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        loop.step()
-    synchronize(device)
-    return time.perf_counter() - start
+    return plain_fit(args, method, data, initial, device).seconds
 
 
 def main() -> None:

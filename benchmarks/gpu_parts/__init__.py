@@ -1,0 +1,1 @@
+"""The parts of `benchmarks/gpu_suite.py`: one module per part, the runner, the environment."""
