@@ -20,6 +20,7 @@ import mixup_robust.training  # noqa: F401
 from mixup_robust.evaluation.predictions import PredictionsWriter
 from mixup_robust.training.checkpoint_io import AtomicCheckpointIO
 from mixup_robust.training.guards import FiniteTraining
+from mixup_robust.training.last_checkpoint import LastCheckpoint
 from mixup_robust.training.preemption import PreemptionCheckpoint
 
 _PARSER_FILES = (f"{os.sep}jsonargparse{os.sep}", f"{os.sep}lightning{os.sep}")
@@ -112,7 +113,11 @@ def _inner(error: BaseException) -> BaseException | None:
 
 
 def trainer_defaults() -> dict:
-    """Attacks need gradients in validation and test, so inference mode is off."""
+    """Attacks need gradients in validation and test, so inference mode is off.
+
+    `best-*.ckpt` is the best epoch by `val/acc`; `last.ckpt` is written by `LastCheckpoint`
+    after every epoch and at a SIGTERM, not by `save_last` (which follows the best one).
+    """
     return {
         "inference_mode": False,
         "deterministic": "warn",
@@ -121,8 +126,9 @@ def trainer_defaults() -> dict:
             PreemptionCheckpoint(),
             PredictionsWriter(),
             ModelCheckpoint(
-                monitor="val/acc", mode="max", save_last=True, filename="best-{epoch}-{step}"
+                monitor="val/acc", mode="max", save_last=False, filename="best-{epoch}-{step}"
             ),
+            LastCheckpoint(),
         ],
     }
 

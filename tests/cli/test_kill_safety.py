@@ -33,7 +33,7 @@ import os, resource, signal, sys
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from mixup_robust.cli import main
-from mixup_robust.training import Mixup
+from mixup_robust.training import LastCheckpoint, Mixup
 
 torch.set_num_threads(1)  # as the tests' own process: identical floating-point results
 mode, value = sys.argv[1], int(sys.argv[2])
@@ -46,15 +46,16 @@ if mode in ("batch", "signal"):
         return original(self, *args)
     Mixup.training_loss = training_loss
 else:
-    name = "_save_topk_checkpoint" if mode == "best" else "_save_last_checkpoint"
-    original = getattr(ModelCheckpoint, name)
-    def save(self, trainer, monitor_candidates):
+    best = mode == "best"
+    saver = (ModelCheckpoint, "_save_topk_checkpoint") if best else (LastCheckpoint, "save")
+    original = getattr(*saver)
+    def save(self, trainer, *args):
         if trainer.current_epoch == value:
             half = int(os.environ["HALF_CHECKPOINT"])
             signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # Python ignores it by default
             resource.setrlimit(resource.RLIMIT_FSIZE, (half, half))
-        return original(self, trainer, monitor_candidates)
-    setattr(ModelCheckpoint, name, save)
+        return original(self, trainer, *args)
+    setattr(*saver, save)
 main(sys.argv[3:])
 """
 
@@ -141,6 +142,8 @@ def test_slurm_requeue_signal_saves_and_the_requeued_run_continues_exactly(
     assert log.read_text().split() == ["requeue", "4242"]
     saved = torch.load(tmp_path / "run" / "hpc_ckpt_1.ckpt", weights_only=True)
     assert saved["global_step"] == batch  # the signalled step finished, then it saved
+    last = torch.load(last_checkpoint(tmp_path / "run"), weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (1, batch)  # last.ckpt too is that state
     for name, value in SLURM.items():  # the requeued job: same command, no --ckpt_path
         monkeypatch.setenv(name, value)
     fit_digits(tmp_path / "run", "mixup", EPOCHS)
