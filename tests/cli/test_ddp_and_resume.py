@@ -84,7 +84,11 @@ def test_resume_continues_exactly(tmp_path):
     straight = fit_digits(tmp_path / "straight", "mixup", 2)
     first_half = fit_digits(tmp_path / "halves", "mixup", 2, "--trainer.max_steps", STEPS)
     assert torch.load(first_half, weights_only=True)["epoch"] == 0
-    resumed = fit_digits(tmp_path / "halves", "mixup", 2, "--ckpt_path", first_half)
+    # max_steps differs from the first half's: a resume names the change it accepts.
+    resumed = fit_digits(
+        tmp_path / "halves", "mixup", 2, "--ckpt_path", first_half,
+        "--resume_overrides", "max_steps",
+    )  # fmt: skip
     weights = [torch.load(p, weights_only=True)["state_dict"] for p in (straight, resumed)]
     assert weights[0].keys() == weights[1].keys()
     for name in weights[0]:
