@@ -18,7 +18,7 @@ import mixup_robust.data
 import mixup_robust.evaluation
 import mixup_robust.training  # noqa: F401
 from mixup_robust.evaluation.predictions import PredictionsWriter
-from mixup_robust.training.checkpoint_io import AtomicCheckpointIO
+from mixup_robust.training.checkpoint_io import AtomicCheckpointIO, CheckpointNoSpaceError
 from mixup_robust.training.guards import FiniteTraining
 from mixup_robust.training.last_checkpoint import LastCheckpoint
 from mixup_robust.training.preemption import PreemptionCheckpoint
@@ -200,6 +200,9 @@ def main(args: list[str] | None = None) -> MixupRobustCLI:
         # status, so a killed run would end "successfully" (status 0) with nothing finished.
         _report_sigterm()
         raise SystemExit(SIGTERM_EXIT_STATUS) from None
+    except CheckpointNoSpaceError as error:  # one line, not Lightning's and torch's traceback
+        Console(stderr=True, soft_wrap=True).print(str(error), highlight=False, markup=False)
+        raise SystemExit(1) from None
 
 
 @rank_zero_only
