@@ -210,8 +210,9 @@ def _report_sigterm() -> None:
     Console(stderr=True).print(
         "[bold red]Stopped by SIGTERM[/] before the run finished: its results are incomplete "
         "and no results file was written for the unfinished stage.\n"
-        "Checkpoints saved before the signal stay in <default_root_dir>/lightning_logs/"
-        "version_*/checkpoints/. Resume training with `python cli.py fit --config <config> "
+        "A training run saved last.ckpt at the end of the step the signal arrived in (in "
+        "<default_root_dir>/lightning_logs/version_*/checkpoints/; a signal during validation "
+        "keeps the last epoch's). Resume training with `python cli.py fit --config <config> "
         "--ckpt_path <that last.ckpt>`; rerun an interrupted `test` from the start. On SLURM, "
         "scripts/slurm_fit.sbatch checkpoints and requeues on the warning signal instead.",
         highlight=False,
