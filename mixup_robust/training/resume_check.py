@@ -5,7 +5,8 @@ the command line without a word. The CLI does not: it compares the settings of t
 run with those the checkpoint records (`settings_of_checkpoint`, `settings_of_run`), refuses
 any difference and lists each one (`check_resume`), unless the user accepts it by name
 (`--resume_overrides lr,max_epochs`); then the new value is what trains and what config.yaml
-records. A different training class or net is always refused.
+records. Another training class, net, optimizer class or learning-rate schedule is always
+refused (`NEVER_ACCEPTED`).
 
 Settings are flat dotted keys, as in a config: `model.class_path`,
 `model.init_args.optimizer.init_args.lr`, `data.init_args.batch_size`, `trainer.max_epochs`.
@@ -145,7 +146,9 @@ def differences(saved: Mapping, current: Mapping) -> list[Difference]:
     ]
 
 
-def check_resume(saved: Mapping, current: Mapping, accepted: list[str], source: str) -> list:
+def check_resume(
+    saved: Mapping, current: Mapping, accepted: list[str], source: str
+) -> list[Difference]:
     """Returns the differences `accepted` names; raises if any other one remains.
 
     Args:
@@ -156,7 +159,8 @@ def check_resume(saved: Mapping, current: Mapping, accepted: list[str], source: 
 
     Raises:
         ResumeMismatchError: a setting differs and is not accepted, a name matches no setting,
-            or the training class or net differs (accepted or not).
+            or a `NEVER_ACCEPTED` one differs (training class, net, optimizer class,
+            schedule), named or not.
     """
     keys = sorted(set(saved) | set(current))
     unknown = [name for name in accepted if not any(matches(name, key) for key in keys)]
