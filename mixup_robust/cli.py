@@ -18,9 +18,16 @@ import mixup_robust.data
 import mixup_robust.evaluation
 import mixup_robust.training  # noqa: F401
 from mixup_robust.evaluation.predictions import PredictionsWriter
-from mixup_robust.training.checkpoint_io import AtomicCheckpointIO
+from mixup_robust.training.checkpoint_io import AtomicCheckpointIO, CheckpointNoSpaceError
 from mixup_robust.training.guards import FiniteTraining
+from mixup_robust.training.last_checkpoint import LastCheckpoint
 from mixup_robust.training.preemption import PreemptionCheckpoint
+from mixup_robust.training.run_settings import (
+    Resumed,
+    RunSettings,
+    prepare_run,
+    read_resumed,
+)
 
 _PARSER_FILES = (f"{os.sep}jsonargparse{os.sep}", f"{os.sep}lightning{os.sep}")
 # The shell's status of a process ended by SIGTERM: schedulers and scripts read it as "killed".
@@ -35,6 +42,8 @@ class MixupRobustCLI(LightningCLI):
     leaves unset, and a class's own error message is what a wrong value shows.
     """
 
+    _resumed: Resumed | None = None  # the checkpoint of `fit --ckpt_path` (`_parse_ckpt_path`)
+
     @override
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         for source, target in (
@@ -44,6 +53,28 @@ class MixupRobustCLI(LightningCLI):
             ("data.std", "model.init_args.std"),
         ):
             parser.link_arguments(source, target, apply_on="instantiate")
+        parser.add_argument(
+            "--resume_overrides",
+            type=str | None,
+            default=None,
+            help="fit --ckpt_path: settings this resume may change from the checkpoint's, a "
+            "comma list (lr,max_epochs); a name covers every key in which its dot-separated "
+            "parts occur in a row. Any other difference is refused.",
+        )
+
+    @override
+    def _parse_ckpt_path(self) -> None:
+        """Reads the checkpoint of `--ckpt_path` (the project's errors for a bad file).
+
+        LightningCLI would apply its hyperparameters over the config and the command line; a
+        resume (`fit`) keeps this command's settings and compares them with the checkpoint's
+        instead (`after_instantiate_classes`). Other subcommands keep Lightning's behaviour.
+        """
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else self.config
+        self._resumed = read_resumed(config.get("ckpt_path"))
+        if subcommand != "fit":
+            super()._parse_ckpt_path()
 
     def before_instantiate_classes(self) -> None:
         """Writes the run's seed into every unset `seed` of the model and data.
@@ -67,6 +98,18 @@ class MixupRobustCLI(LightningCLI):
             super().instantiate_classes()
         except Exception as error:
             raise _own_error(error) from None
+
+    @override
+    def after_instantiate_classes(self) -> None:
+        """A resume trains with this command's settings or is refused (`resume_check`)."""
+        data = self._get(self.config, "data")
+        prepare_run(
+            self.trainer,
+            self.model,
+            data.as_dict() if data is not None else None,
+            self._get(self.config, "resume_overrides"),
+            self._resumed if self.subcommand == "fit" else None,
+        )
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """The trainer, with a rich bar (unless disabled) and atomic checkpoint files."""
@@ -112,7 +155,11 @@ def _inner(error: BaseException) -> BaseException | None:
 
 
 def trainer_defaults() -> dict:
-    """Attacks need gradients in validation and test, so inference mode is off."""
+    """Attacks need gradients in validation and test, so inference mode is off.
+
+    `best-*.ckpt` is the best epoch by `val/acc`; `last.ckpt` is written by `LastCheckpoint`
+    after every epoch and at a SIGTERM, not by `save_last` (which follows the best one).
+    """
     return {
         "inference_mode": False,
         "deterministic": "warn",
@@ -121,8 +168,10 @@ def trainer_defaults() -> dict:
             PreemptionCheckpoint(),
             PredictionsWriter(),
             ModelCheckpoint(
-                monitor="val/acc", mode="max", save_last=True, filename="best-{epoch}-{step}"
+                monitor="val/acc", mode="max", save_last=False, filename="best-{epoch}-{step}"
             ),
+            LastCheckpoint(),
+            RunSettings(),
         ],
     }
 
@@ -151,6 +200,9 @@ def main(args: list[str] | None = None) -> MixupRobustCLI:
         # status, so a killed run would end "successfully" (status 0) with nothing finished.
         _report_sigterm()
         raise SystemExit(SIGTERM_EXIT_STATUS) from None
+    except CheckpointNoSpaceError as error:  # one line, not Lightning's and torch's traceback
+        Console(stderr=True, soft_wrap=True).print(str(error), highlight=False, markup=False)
+        raise SystemExit(1) from None
 
 
 @rank_zero_only
@@ -158,8 +210,9 @@ def _report_sigterm() -> None:
     Console(stderr=True).print(
         "[bold red]Stopped by SIGTERM[/] before the run finished: its results are incomplete "
         "and no results file was written for the unfinished stage.\n"
-        "Checkpoints saved before the signal stay in <default_root_dir>/lightning_logs/"
-        "version_*/checkpoints/. Resume training with `python cli.py fit --config <config> "
+        "A training run saved last.ckpt at the end of the step the signal arrived in (in "
+        "<default_root_dir>/lightning_logs/version_*/checkpoints/; a signal during validation "
+        "keeps the last epoch's). Resume training with `python cli.py fit --config <config> "
         "--ckpt_path <that last.ckpt>`; rerun an interrupted `test` from the start. On SLURM, "
         "scripts/slurm_fit.sbatch checkpoints and requeues on the warning signal instead.",
         highlight=False,

@@ -41,8 +41,8 @@ def _unreadable(file: Path, error: Exception) -> ValueError:
     )
 
 
-def read_checkpoint(file: Path, missing_hint: str) -> tuple[dict, dict]:
-    """The `hyper_parameters` and `state_dict` of a checkpoint file (plain tensors only).
+def load_checkpoint(file: Path, missing_hint: str) -> dict:
+    """The whole contents of a checkpoint file (plain values and tensors only).
 
     Args:
         file: the `.ckpt` file.
@@ -68,4 +68,10 @@ def read_checkpoint(file: Path, missing_hint: str) -> tuple[dict, dict]:
             "diverged, and any measurement of it would be meaningless. Train again with a "
             "lower learning rate, or use an earlier checkpoint of the run."
         )
-    return contents.get("hyper_parameters", {}), state
+    return contents
+
+
+def read_checkpoint(file: Path, missing_hint: str) -> tuple[dict, dict]:
+    """The `hyper_parameters` and `state_dict` of a checkpoint file (see `load_checkpoint`)."""
+    contents = load_checkpoint(file, missing_hint)
+    return contents.get("hyper_parameters", {}), contents.get("state_dict", {})

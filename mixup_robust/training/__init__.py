@@ -5,6 +5,7 @@ from mixup_robust.training.aomixup import AdversariallyOptimizedMixup
 from mixup_robust.training.base import ClassifierModule
 from mixup_robust.training.erm import ERM
 from mixup_robust.training.interpolated_at import InterpolatedAT
+from mixup_robust.training.last_checkpoint import LastCheckpoint
 from mixup_robust.training.manifold_mixup import ManifoldMixup
 from mixup_robust.training.mixup import Mixup
 from mixup_robust.training.optimization import (
@@ -31,6 +32,7 @@ __all__ = [
     "ClassifierSGD",
     "CosineSchedule",
     "InterpolatedAT",
+    "LastCheckpoint",
     "ManifoldMixup",
     "Mixup",
     "OneCycleSchedule",

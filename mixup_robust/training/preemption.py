@@ -10,6 +10,8 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 from typing_extensions import override
 
+from mixup_robust.training.last_checkpoint import LastCheckpoint
+
 
 class PreemptionCheckpoint(Callback):
     """Defers Lightning's SLURM auto-requeue to the end of the current training batch.
@@ -22,7 +24,9 @@ class PreemptionCheckpoint(Callback):
     Lightning handler after the batch, when weights, optimizer, progress counters and the data
     position agree, so the resumed run continues exactly (the data module skips the batches
     already trained in the epoch). Under DDP the ranks agree on the batch (one all-reduce per
-    batch, only when auto-requeue is on). Inactive outside SLURM or with `auto_requeue=False`.
+    batch, only when auto-requeue is on). `last.ckpt` (`LastCheckpoint`) is written first with
+    the same state, so it too is the pre-emption step's. Inactive outside SLURM or with
+    `auto_requeue=False`.
     """
 
     def __init__(self) -> None:
@@ -58,6 +62,9 @@ class PreemptionCheckpoint(Callback):
         if not trainer.strategy.reduce_boolean_decision(self.pending is not None, all=False):
             return
         signum, self.pending = self.pending or self._signal, None
+        for callback in trainer.checkpoint_callbacks:
+            if isinstance(callback, LastCheckpoint):
+                callback.save(trainer)
         # Lightning's SLURM handler: finalizes the loggers, saves hpc_ckpt_<n>.ckpt in
         # default_root_dir and runs `scontrol requeue`; SLURM then ends this job.
         trainer._signal_connector._slurm_sigusr_handler_fn(signum, None)

@@ -12,7 +12,7 @@ error of the clean image, and still reconstructs the clean x_i (docs/varmixup.md
 from pathlib import Path
 
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from torchvision.utils import save_image
 from typing_extensions import override
@@ -23,6 +23,7 @@ from mixup_robust.attacks.budget import Budget, parse_budget
 from mixup_robust.nets.vae import VAE
 from mixup_robust.precision import full_precision
 from mixup_robust.seeding import resolve_seed, seeded_torch_rng
+from mixup_robust.training.last_checkpoint import LastCheckpoint
 from mixup_robust.training.optimization import (
     LRSchedulerCallable,
     OptimizerCallable,
@@ -58,7 +59,7 @@ class MMDVAE(ScheduledModule):
     """Trains a `VAE` with reconstruction + gamma x MMD(q(z) || N(0, I)) (Adam by default).
 
     The best checkpoint is the lowest `val/loss` (this module's own ModelCheckpoint replaces
-    the CLI's default that monitors `val/acc`); `last.ckpt` is kept too.
+    the CLI's default that monitors `val/acc`); `last.ckpt` is the last epoch, as for every run.
 
     Args:
         latent_dim: dimension of z.
@@ -202,9 +203,13 @@ class MMDVAE(ScheduledModule):
         with atomic_file(directory / f"epoch{self.current_epoch:04d}.png") as file:
             save_image(grid, file, format="png", nrow=8, padding=1)
 
-    def configure_callbacks(self) -> list[ModelCheckpoint]:
-        """The best checkpoint is the lowest val/loss (replaces the CLI's val/acc monitor)."""
-        checkpoint = ModelCheckpoint(
-            monitor="val/loss", mode="min", save_last=True, filename="best-{epoch}-{step}"
+    def configure_callbacks(self) -> list[Checkpoint]:
+        """The best checkpoint is the lowest val/loss (replaces the CLI's val/acc monitor).
+
+        `LastCheckpoint` is returned too, after it, so that the trainer's first checkpoint
+        callback (Lightning's `ckpt_path="best"`) stays the ModelCheckpoint.
+        """
+        best = ModelCheckpoint(
+            monitor="val/loss", mode="min", save_last=False, filename="best-{epoch}-{step}"
         )
-        return [checkpoint]
+        return [best, LastCheckpoint()]

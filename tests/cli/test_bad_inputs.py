@@ -17,6 +17,7 @@ from mixup_robust.training import ClassifierModule
 from tests.helpers.cli import CONF, fit_digits, run_cli
 
 FIT = ["fit", "--config", CONF / "mixup.yaml"]
+FIT_ERM = ["fit", "--config", CONF / "erm.yaml"]
 TEST = ["test", "--config", CONF / "evaluate.yaml"]
 PREDICT = ["predict", "--config", CONF / "evaluate.yaml"]
 MI_OL = '{"class_path": "mixup_robust.defenses.MixupInference", "init_args": {"mixup_ratio": 0.5}}'
@@ -41,6 +42,7 @@ def workspace(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("workspace")
     good = fit_digits(root / "train", "mixup", 1)
     shutil.copy(good, root / "good.ckpt")
+    (root / "truncated.ckpt").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     (root / "notes.ckpt").write_text("epoch 3: loss 0.12\n")
     contents = torch.load(good, weights_only=True)
     contents["state_dict"] = {
@@ -124,7 +126,27 @@ def cases(w: str) -> list[tuple[str, list, type, str]]:
         ("predictions already there", [*PREDICT, ckpt, f"{w}/good.ckpt", out, f"{w}/earlier"],
          FileExistsError, "earlier run's predictions"),
         ("a longer cosine", [*FIT, "--trainer.max_epochs", "3", "--ckpt_path",
-         f"{w}/good.ckpt"], ValueError, "max_epochs=1, but this run has max_epochs=3"),
+         f"{w}/good.ckpt"], ValueError, "trainer.max_epochs: checkpoint 1, this run 3"),
+        ("a longer cosine, accepted", [*FIT, "--trainer.max_epochs", "3", "--ckpt_path",
+         f"{w}/good.ckpt", "--resume_overrides", "max_epochs"], ValueError,
+         "max_epochs=1, but this run has max_epochs=3"),
+        ("a resume at another lr", [*FIT, "--ckpt_path", f"{w}/good.ckpt",
+         "--model.init_args.optimizer.init_args.lr", "0.5"], ValueError,
+         r"model.init_args.optimizer.init_args.lr: checkpoint 0.05, this run 0.5\n"),
+        ("a mixup checkpoint resumed as ERM", [*FIT_ERM, "--ckpt_path", f"{w}/good.ckpt"],
+         ValueError, "another training class.*\n  model.class_path: checkpoint "
+         "'mixup_robust.training.Mixup', this run 'mixup_robust.training.ERM'"),
+        ("a VAE checkpoint resumed as mixup", [*FIT, "--ckpt_path", f"{w}/vae.ckpt"],
+         ValueError, "model.class_path: checkpoint 'mixup_robust.training.MMDVAE'"),
+        ("an override of the net", [*FIT, "--ckpt_path", f"{w}/good.ckpt",
+         "--model.init_args.net.init_args.width", "16", "--resume_overrides", "width"],
+         ValueError, "cannot change these"),
+        ("an unknown override name", [*FIT, "--ckpt_path", f"{w}/good.ckpt",
+         "--resume_overrides", "lrr"], ValueError, "names lrr: no setting"),
+        ("a truncated ckpt_path", [*FIT, "--ckpt_path", f"{w}/truncated.ckpt"], ValueError,
+         "truncated.ckpt is not a checkpoint, or it is damaged or truncated"),
+        ("a missing ckpt_path", [*FIT, "--ckpt_path", f"{w}/missing.ckpt"],
+         FileNotFoundError, "missing.ckpt: no such file"),
     ]  # fmt: skip
 
 

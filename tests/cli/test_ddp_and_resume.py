@@ -1,13 +1,19 @@
-"""Exactness under DDP (2 CPU processes, gloo) and exact resume from last.ckpt."""
+"""Exactness under DDP (2 CPU processes, gloo); last.ckpt is the last epoch (or the SIGTERM
+step), whatever validation did, and a resume from it continues exactly there."""
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
+from mixup_robust.cli import SIGTERM_EXIT_STATUS
 from mixup_robust.data import DigitsDataModule
+from mixup_robust.training import Mixup
 from tests.helpers.cli import (
     CONF,
     fit_digits,
@@ -17,6 +23,8 @@ from tests.helpers.cli import (
 )
 
 pytestmark = pytest.mark.slow
+
+STEPS = len(DigitsDataModule(batch_size=64, val_size=0.1).train_dataloader())
 
 
 def evaluation_config(tmp_path: Path, checkpoint: Path) -> Path:
@@ -73,11 +81,14 @@ def test_resume_continues_exactly(tmp_path):
     The interrupted run has the same config (max_epochs 2, so the cosine schedule is the same)
     and stops after one epoch's steps, as a job killed at an epoch boundary would.
     """
-    steps_per_epoch = len(DigitsDataModule(batch_size=64, val_size=0.1).train_dataloader())
     straight = fit_digits(tmp_path / "straight", "mixup", 2)
-    first_half = fit_digits(tmp_path / "halves", "mixup", 2, "--trainer.max_steps", steps_per_epoch)
+    first_half = fit_digits(tmp_path / "halves", "mixup", 2, "--trainer.max_steps", STEPS)
     assert torch.load(first_half, weights_only=True)["epoch"] == 0
-    resumed = fit_digits(tmp_path / "halves", "mixup", 2, "--ckpt_path", first_half)
+    # max_steps differs from the first half's: a resume names the change it accepts.
+    resumed = fit_digits(
+        tmp_path / "halves", "mixup", 2, "--ckpt_path", first_half,
+        "--resume_overrides", "max_steps",
+    )  # fmt: skip
     weights = [torch.load(p, weights_only=True)["state_dict"] for p in (straight, resumed)]
     assert weights[0].keys() == weights[1].keys()
     for name in weights[0]:
@@ -85,3 +96,65 @@ def test_resume_continues_exactly(tmp_path):
     # ... and the resumed run really trained: its weights differ from the first half's.
     half = torch.load(first_half, weights_only=True)["state_dict"]
     assert not torch.equal(half["classifier.1.head.weight"], weights[1]["classifier.1.head.weight"])
+
+
+def stored_position(checkpoint: Path) -> tuple[int, int]:
+    """The (epoch, optimizer step) a checkpoint file records."""
+    saved = torch.load(checkpoint, weights_only=True)
+    return saved["epoch"], saved["global_step"]
+
+
+def test_last_checkpoint_is_the_final_epoch_when_validation_never_improves(tmp_path):
+    """lr 0: val/acc never beats epoch 0's, so only epoch 0 is a "best" checkpoint."""
+    last = fit_digits(tmp_path, "erm", 3, "--model.init_args.optimizer.init_args.lr", 0)
+    assert stored_position(last) == (2, 3 * STEPS)
+    assert [path.name for path in last.parent.glob("best-*.ckpt")] == [
+        f"best-epoch=0-step={STEPS}.ckpt"
+    ]
+
+
+@pytest.fixture
+def optimizer_steps():
+    """Counts every optimizer step taken in this process (torch's global post-step hook)."""
+    steps = [0]
+
+    def count(optimizer, args, kwargs):
+        steps[0] += 1
+
+    handle = register_optimizer_step_post_hook(count)
+    yield steps
+    handle.remove()
+
+
+def test_a_resume_after_sigterm_continues_in_that_epoch_with_no_step_twice(
+    tmp_path, monkeypatch, optimizer_steps
+):
+    straight = fit_digits(tmp_path / "straight", "mixup", 2)
+    straight_steps, optimizer_steps[0] = optimizer_steps[0], 0
+    assert straight_steps == 2 * STEPS
+
+    kill_at = STEPS + 3  # SIGTERM arrives during the 4th training step of epoch 1
+    calls, original = [0], Mixup.training_loss
+
+    def training_loss(self, *args):
+        calls[0] += 1
+        if calls[0] == kill_at:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, *args)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Mixup, "training_loss", training_loss)
+        with pytest.raises(SystemExit) as stopped:
+            fit_digits(tmp_path / "halves", "mixup", 2)
+    assert stopped.value.code == SIGTERM_EXIT_STATUS
+    first_steps, optimizer_steps[0] = optimizer_steps[0], 0
+    last = last_checkpoint(tmp_path / "halves")
+    assert stored_position(last) == (1, kill_at)  # that step finished, then it saved
+    assert first_steps == kill_at
+
+    resumed = fit_digits(tmp_path / "halves", "mixup", 2, "--ckpt_path", last)
+    assert first_steps + optimizer_steps[0] == straight_steps  # no step trained twice
+    assert stored_position(resumed) == (1, 2 * STEPS)
+    weights = [torch.load(p, weights_only=True)["state_dict"] for p in (straight, resumed)]
+    for name in weights[0]:
+        assert torch.equal(weights[0][name], weights[1][name]), name

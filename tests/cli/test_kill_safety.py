@@ -27,13 +27,14 @@ CONFIG = CONF / "mixup.yaml"
 # Runs `cli.py fit` after arranging its own death: `batch N` SIGKILLs it inside the N-th
 # training step; `best E` / `last E` let the kernel kill it (file-size limit, SIGXFSZ) halfway
 # through writing the top-k / last checkpoint of epoch E; `signal N` sends it SIGUSR1 (SLURM's
-# requeue signal) inside the N-th training step.
+# requeue signal) inside the N-th training step; `full E` leaves no room for the checkpoints
+# of epoch E (the file-size limit, with SIGXFSZ ignored: the writes fail).
 DRIVER = r"""
 import os, resource, signal, sys
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from mixup_robust.cli import main
-from mixup_robust.training import Mixup
+from mixup_robust.training import LastCheckpoint, Mixup
 
 torch.set_num_threads(1)  # as the tests' own process: identical floating-point results
 mode, value = sys.argv[1], int(sys.argv[2])
@@ -45,16 +46,25 @@ if mode in ("batch", "signal"):
             os.kill(os.getpid(), signal.SIGKILL if mode == "batch" else signal.SIGUSR1)
         return original(self, *args)
     Mixup.training_loss = training_loss
+elif mode == "full":  # no room at epoch E: writes past half a checkpoint fail (EFBIG)
+    original = ModelCheckpoint._save_topk_checkpoint
+    def save(self, trainer, *args):
+        if trainer.current_epoch == value:  # SIGXFSZ stays ignored: the write fails instead
+            half = int(os.environ["HALF_CHECKPOINT"])
+            resource.setrlimit(resource.RLIMIT_FSIZE, (half, half))
+        return original(self, trainer, *args)
+    ModelCheckpoint._save_topk_checkpoint = save
 else:
-    name = "_save_topk_checkpoint" if mode == "best" else "_save_last_checkpoint"
-    original = getattr(ModelCheckpoint, name)
-    def save(self, trainer, monitor_candidates):
+    best = mode == "best"
+    saver = (ModelCheckpoint, "_save_topk_checkpoint") if best else (LastCheckpoint, "save")
+    original = getattr(*saver)
+    def save(self, trainer, *args):
         if trainer.current_epoch == value:
             half = int(os.environ["HALF_CHECKPOINT"])
             signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # Python ignores it by default
             resource.setrlimit(resource.RLIMIT_FSIZE, (half, half))
-        return original(self, trainer, monitor_candidates)
-    setattr(ModelCheckpoint, name, save)
+        return original(self, trainer, *args)
+    setattr(*saver, save)
 main(sys.argv[3:])
 """
 
@@ -75,13 +85,20 @@ def fit_args(root: Path) -> list[str]:
 
 def run_killed(mode: str, value: int, root: Path, env: dict | None = None) -> int:
     """Runs the driver; returns its exit status (negative: the signal that ended it)."""
+    return run_driver(mode, value, root, env).returncode
+
+
+def run_driver(
+    mode: str, value: int, root: Path, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Runs the driver, which must fail; returns the finished process."""
     command = [sys.executable, "-c", DRIVER, mode, str(value), *fit_args(root)]
     environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     done = subprocess.run(
         command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=120
     )
     assert done.returncode != 0, done.stderr[-2000:]
-    return done.returncode
+    return done
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +158,8 @@ def test_slurm_requeue_signal_saves_and_the_requeued_run_continues_exactly(
     assert log.read_text().split() == ["requeue", "4242"]
     saved = torch.load(tmp_path / "run" / "hpc_ckpt_1.ckpt", weights_only=True)
     assert saved["global_step"] == batch  # the signalled step finished, then it saved
+    last = torch.load(last_checkpoint(tmp_path / "run"), weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (1, batch)  # last.ckpt too is that state
     for name, value in SLURM.items():  # the requeued job: same command, no --ckpt_path
         monkeypatch.setenv(name, value)
     fit_digits(tmp_path / "run", "mixup", EPOCHS)
@@ -190,3 +209,17 @@ def test_a_kill_while_a_checkpoint_is_saved_across_file_systems_keeps_the_last_o
     done = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, timeout=120)
     assert done.returncode < 0, done.stderr[-2000:]  # killed during the second save
     assert torch.equal(torch.load(last, weights_only=True)["w"], torch.zeros(200_000))
+
+
+def test_a_full_disk_during_a_save_says_so_in_one_line_and_keeps_the_earlier_checkpoint(
+    straight, tmp_path
+):
+    done = run_driver("full", 1, tmp_path, {"HALF_CHECKPOINT": str(straight["size"] // 2)})
+    assert done.returncode == 1
+    last = last_checkpoint(tmp_path)
+    assert done.stderr.strip().splitlines()[-1].startswith("Out of disk space: the checkpoint ")
+    assert f"the earlier checkpoint {last} is intact" in done.stderr
+    assert "Traceback" not in done.stderr and "unexpected pos" not in done.stderr
+    saved = torch.load(last, weights_only=True)  # whole: the epoch before
+    assert (saved["epoch"], saved["global_step"]) == (0, STEPS)
+    assert not [p.name for p in last.parent.iterdir() if p.name.startswith(".")]

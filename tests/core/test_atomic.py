@@ -1,5 +1,7 @@
 """The one atomic writer (mixup_robust/atomic.py): whole files, the umask's mode, no leftovers."""
 
+import errno
+import io
 import os
 import stat
 from pathlib import Path
@@ -10,7 +12,7 @@ import torch
 
 from mixup_robust.atomic import atomic_file, write_atomically
 from mixup_robust.data import TinyImageNetDataModule
-from mixup_robust.training.checkpoint_io import AtomicCheckpointIO
+from mixup_robust.training.checkpoint_io import AtomicCheckpointIO, CheckpointNoSpaceError
 
 
 @pytest.fixture
@@ -66,3 +68,51 @@ def test_the_tiny_imagenet_cache_gets_the_umask_mode(tmp_path, umask_022):
     assert mode(cache) == 0o644
     with np.load(cache) as stored:
         assert str(stored["key"]) == "key" and np.array_equal(stored["images"], images)
+
+
+class FullDisk(io.RawIOBase):
+    """A file on a disk with `room` bytes left: later writes fail as the kernel's would."""
+
+    def __init__(self, file, room: int) -> None:
+        self.file, self.room = file, room
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.file.write(data)
+
+
+@pytest.mark.parametrize("name", ["last.ckpt", "best-epoch=3-step=80.ckpt"])
+def test_a_save_onto_a_full_disk_says_so_in_one_line_and_names_the_intact_checkpoint(
+    tmp_path, monkeypatch, name
+):
+    """torch reports a full disk as a RuntimeError ending in "unexpected pos N vs M"."""
+    io_ = AtomicCheckpointIO()
+    io_.save_checkpoint({"w": torch.zeros(1000)}, tmp_path / "last.ckpt")
+    real_save = torch.save
+    monkeypatch.setattr(torch, "save", lambda obj, file: real_save(obj, FullDisk(file, 1000)))
+    with pytest.raises(CheckpointNoSpaceError) as raised:
+        io_.save_checkpoint({"w": torch.ones(1000)}, tmp_path / name)
+    message = str(raised.value)
+    assert "\n" not in message and "unexpected pos" not in message
+    assert message.startswith(f"Out of disk space: the checkpoint {tmp_path / name} was not")
+    assert "No space left on device" in message
+    assert f"the earlier checkpoint {tmp_path / 'last.ckpt'} is intact" in message
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+    monkeypatch.undo()
+    earlier = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    assert torch.equal(earlier["w"], torch.zeros(1000))
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no partial file left
+
+
+def test_other_save_errors_pass_through(tmp_path, monkeypatch):
+    def broken(obj, file):
+        raise RuntimeError("cannot pickle this")
+
+    monkeypatch.setattr(torch, "save", broken)
+    with pytest.raises(RuntimeError, match="cannot pickle this"):
+        AtomicCheckpointIO().save_checkpoint({"w": 1}, tmp_path / "last.ckpt")
