@@ -13,12 +13,22 @@ ALLOWED = {
     "precision": set(),
     "atomic": set(),
     "mixing": set(),
+    "trusted_imports": set(),
     "nets": set(),
     "data": {"seeding", "atomic"},
     "attacks": {"precision"},
     "defenses": {"nets", "mixing", "seeding"},
     "training": {"nets", "attacks", "mixing", "seeding", "precision", "atomic"},
-    "evaluation": {"nets", "attacks", "defenses", "seeding", "precision", "atomic", "training"},
+    "evaluation": {
+        "nets",
+        "attacks",
+        "defenses",
+        "seeding",
+        "precision",
+        "atomic",
+        "training",
+        "trusted_imports",
+    },
     "cli": {"data", "training", "evaluation"},
 }
 # evaluation reads training checkpoints, and nothing else of training.
