@@ -14,6 +14,7 @@ ALLOWED = {
     "atomic": set(),
     "mixing": set(),
     "trusted_imports": set(),
+    "config_checks": {"seeding", "trusted_imports"},
     "nets": set(),
     "data": {"seeding", "atomic"},
     "attacks": {"precision"},
@@ -29,7 +30,7 @@ ALLOWED = {
         "training",
         "trusted_imports",
     },
-    "cli": {"data", "training", "evaluation"},
+    "cli": {"data", "training", "evaluation", "config_checks"},
 }
 # evaluation reads training checkpoints, and nothing else of training.
 EVALUATION_FILES_READING_TRAINING = {"checkpoint.py"}
