@@ -4,9 +4,10 @@ import os
 import signal
 from typing import Any
 
+from jsonargparse import Namespace
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
@@ -17,6 +18,11 @@ from typing_extensions import override
 import mixup_robust.data
 import mixup_robust.evaluation
 import mixup_robust.training  # noqa: F401
+from mixup_robust.config_checks import (
+    check_ckpt_path_imports,
+    parse_command_line,
+    strict_yaml_mode,
+)
 from mixup_robust.evaluation.predictions import PredictionsWriter
 from mixup_robust.training.checkpoint_io import AtomicCheckpointIO, CheckpointNoSpaceError
 from mixup_robust.training.guards import FiniteTraining
@@ -43,6 +49,20 @@ class MixupRobustCLI(LightningCLI):
     """
 
     _resumed: Resumed | None = None  # the checkpoint of `fit --ckpt_path` (`_parse_ckpt_path`)
+
+    @override
+    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        # YAML that repeats a key is refused (config_checks), not read as its last value.
+        return super().init_parser(**{"parser_mode": strict_yaml_mode(), **kwargs})
+
+    @override
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        if isinstance(args, (dict, Namespace)):
+            super().parse_arguments(parser, args)
+        else:  # a list on the command line replaces the config's list (config_checks)
+            self.config = parse_command_line(parser, args)
+        # Next, Lightning parses (imports) the class paths of --ckpt_path: only trusted ones.
+        check_ckpt_path_imports(self.config)
 
     @override
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:

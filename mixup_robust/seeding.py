@@ -96,12 +96,35 @@ def seeded_torch_rng(seed: int, *keys: int, device: torch.device | None = None) 
         yield
 
 
+# Seeds numpy, torch and Lightning all accept (Lightning's `seed_everything` range).
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: int, name: str = "seed") -> int:
+    """`seed` as an int, or a clear error when numpy and Lightning would refuse it mid-run.
+
+    Raises:
+        ValueError: the seed is negative or above 2**32 - 1 (numpy's generators refuse
+            negative seeds, at the first draw, deep inside a run).
+    """
+    if isinstance(seed, bool) or int(seed) != seed or not 0 <= int(seed) <= MAX_SEED:
+        raise ValueError(
+            f"{name}={seed!r}: a seed must be an integer in [0, {MAX_SEED}] (numpy and "
+            "Lightning refuse others, and numpy only at its first draw, mid-run). Choose a "
+            "non-negative seed."
+        )
+    return int(seed)
+
+
 def resolve_seed(seed: int | None) -> int:
     """`seed`, or the run's global seed when it is None (one seed drives every draw).
 
     The global seed is the one `lightning.seed_everything` (and so `--seed_everything` of the
     CLI) exports as PL_GLOBAL_SEED; without one it is 0.
+
+    Raises:
+        ValueError: the seed is negative or too large (`check_seed`).
     """
     if seed is not None:
-        return int(seed)
-    return int(os.environ.get("PL_GLOBAL_SEED", 0))
+        return check_seed(seed)
+    return check_seed(int(os.environ.get("PL_GLOBAL_SEED", 0)), "PL_GLOBAL_SEED")

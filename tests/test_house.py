@@ -13,13 +13,24 @@ ALLOWED = {
     "precision": set(),
     "atomic": set(),
     "mixing": set(),
+    "trusted_imports": set(),
+    "config_checks": {"seeding", "trusted_imports"},
     "nets": set(),
     "data": {"seeding", "atomic"},
     "attacks": {"precision"},
     "defenses": {"nets", "mixing", "seeding"},
     "training": {"nets", "attacks", "mixing", "seeding", "precision", "atomic"},
-    "evaluation": {"nets", "attacks", "defenses", "seeding", "precision", "atomic", "training"},
-    "cli": {"data", "training", "evaluation"},
+    "evaluation": {
+        "nets",
+        "attacks",
+        "defenses",
+        "seeding",
+        "precision",
+        "atomic",
+        "training",
+        "trusted_imports",
+    },
+    "cli": {"data", "training", "evaluation", "config_checks"},
 }
 # evaluation reads training checkpoints, and nothing else of training.
 EVALUATION_FILES_READING_TRAINING = {"checkpoint.py"}

@@ -12,7 +12,12 @@ from typing_extensions import override
 
 from mixup_robust.data.augment import augment_uint8, random_crop, random_horizontal_flip
 from mixup_robust.data.device_resident import device_loader
-from mixup_robust.data.indexed_images import ExactDistributedSampler, IndexedImages, already_batched
+from mixup_robust.data.indexed_images import (
+    ExactDistributedSampler,
+    IndexedImages,
+    already_batched,
+    check_training_batches,
+)
 from mixup_robust.data.resume import ResumableSampler, resumed_position
 from mixup_robust.seeding import resolve_seed
 
@@ -216,6 +221,9 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
     @override
     def setup(self, stage: str | None = None) -> None:
         self.split_indices  # noqa: B018 - loads and splits once, with clear errors, up front
+        if stage == "fit":
+            train = len(self.split_indices["train"])
+            check_training_batches(train, self._world()[0], self.batch_size, type(self).__name__)
 
     def _dataset(self, split: str) -> IndexedImages:
         images, labels = self.arrays["test" if split == "test" else "train"]

@@ -11,14 +11,58 @@ from typing_extensions import override
 from mixup_robust.data.base import Arrays
 from mixup_robust.data.torchvision_format import TorchvisionFormatDataModule
 
+# What a CIFAR batch file holds besides dicts, lists, str, bytes and numbers: numpy arrays and
+# scalars (rebuilt through these functions, under numpy 1 and 2 names) and, in files pickled
+# by Python 3 with protocol 2, bytes (through `_codecs.encode`). Nothing else is imported.
+CIFAR_PICKLE_GLOBALS = frozenset(
+    {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("_codecs", "encode"),
+    }
+)
+
+
+class CifarUnpickler(pickle.Unpickler):
+    """Unpickles only what a CIFAR batch holds: plain containers and numpy arrays.
+
+    `pickle.load` imports and calls whatever a file names, so a file put in the data folder
+    could run any code; this refuses every other global before importing it.
+    """
+
+    @override
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in CIFAR_PICKLE_GLOBALS:
+            raise pickle.UnpicklingError(
+                f"it names {module}.{name}, which a CIFAR batch file never holds (only numpy "
+                "arrays, lists, dicts, bytes, str and numbers); it was not loaded, since "
+                "unpickling it could run code. Download the data set again."
+            )
+        return super().find_class(module, name)
+
 
 def read_cifar_pickle(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
     """Reads one CIFAR python-version batch: uint8 (N, 3, 32, 32) images and int64 labels.
 
-    Accepts str keys (as torchvision reads them, `encoding="latin1"`) and bytes keys.
+    Accepts str keys (as torchvision reads them, `encoding="latin1"`) and bytes keys. Only
+    numpy arrays and plain containers are unpickled (`CifarUnpickler`).
+
+    Raises:
+        ValueError: the file names other Python objects, or is no CIFAR batch.
     """
     with open(path, "rb") as file:
-        entry = pickle.load(file, encoding="latin1")
+        try:
+            entry = CifarUnpickler(file, encoding="latin1").load()
+        except pickle.UnpicklingError as error:
+            raise ValueError(f"{path} is not a plain CIFAR batch file: {error}") from None
+    if not isinstance(entry, dict):
+        raise ValueError(f"{path} holds a {type(entry).__name__}, not a CIFAR batch (a dict).")
     entry = {key.decode() if isinstance(key, bytes) else key: value for key, value in entry.items()}
     if "data" not in entry or label_key not in entry:
         raise ValueError(f"{path} lacks the 'data' or '{label_key}' entry of a CIFAR batch.")

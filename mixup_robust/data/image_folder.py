@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from typing_extensions import override
 
 from mixup_robust.data.base import Arrays, InMemoryDataModule
@@ -57,7 +57,7 @@ def decode_images(
                     image = image.resize((width, height), Image.Resampling.BILINEAR)
                 pixels = np.asarray(image)
         except Exception as error:
-            raise ValueError(f"Cannot decode image {name} in {source}: {error}") from error
+            raise ValueError(f"Cannot decode image {name} in {source}: {why(error)}") from None
         if pixels.shape[:2] != (height, width):
             raise ValueError(
                 f"Image {name} in {source} is {pixels.shape[1]}x{pixels.shape[0]} (WxH), "
@@ -75,6 +75,13 @@ def decode_images(
     return torch.from_numpy(out)
 
 
+def why(error: Exception) -> str:
+    """What went wrong with an image file, without PIL's `<_io.BytesIO object at 0x...>`."""
+    if isinstance(error, UnidentifiedImageError):
+        return "not an image PIL can identify (another kind of file, or damaged)"
+    return f"{type(error).__name__}: {error}"
+
+
 def file_reader(root: Path) -> Callable[[str], bytes]:
     """A `read` for `decode_images`: the bytes of a path relative to `root`."""
 
@@ -88,9 +95,17 @@ def _skipped(parts: Sequence[str]) -> bool:
     return any(part.startswith(".") or part == "__MACOSX" for part in parts)
 
 
-def _group(paths: Sequence[str], prefix: str) -> Listing:
-    """Groups `<prefix><split>/<class>/.../<file>` paths by split and class."""
+def _group(paths: Sequence[str], prefix: str, folders: Sequence[str] = ()) -> Listing:
+    """Groups `<prefix><split>/<class>/.../<file>` paths by split and class.
+
+    `folders` are `<prefix><split>/<class>` folders; one without images is listed empty.
+    """
     listing: Listing = {split: {} for split in SPLITS}
+    for folder in folders:
+        parts = folder[len(prefix) :].strip("/").split("/")
+        if folder.startswith(prefix) and len(parts) == 2 and parts[0] in SPLITS:
+            if not _skipped(parts):
+                listing[parts[0]].setdefault(parts[1], [])
     for path in paths:
         if not path.startswith(prefix):
             continue
@@ -160,7 +175,8 @@ def list_image_folder(root: Path, archive: zipfile.ZipFile | None = None) -> Lis
                 for split in SPLITS
             )
 
-        return _group(names, _find_prefix(dirs, has_splits, root))
+        folders = [name for name in archive.namelist() if name.endswith("/")]
+        return _group(names, _find_prefix(dirs, has_splits, root), folders)
     if not root.is_dir():
         raise FileNotFoundError(
             f"ImageFolderDataModule: {root} does not exist. Set root to a folder or a .zip "
@@ -170,12 +186,26 @@ def list_image_folder(root: Path, archive: zipfile.ZipFile | None = None) -> Lis
     prefix = _find_prefix(
         dirs, lambda p: all((root / p / split).is_dir() for split in SPLITS), root
     )
-    paths = []
+    paths, folders = [], []
     for split in SPLITS:
-        for folder, _, files in os.walk(root / prefix / split):
+        for folder, subfolders, files in os.walk(root / prefix / split):
             relative = Path(folder).relative_to(root).as_posix()
             paths.extend(f"{relative}/{name}" for name in files)
-    return _group(paths, prefix)
+            folders.extend(f"{relative}/{name}" for name in subfolders)
+    return _group(paths, prefix, folders)
+
+
+def check_no_empty_class(listing: Listing, root: str) -> None:
+    """Raises when a class folder holds no image: it would shift every later class's label."""
+    empty = [f"{split}/{name}" for split in SPLITS for name, files in listing[split].items()
+             if not files]  # fmt: skip
+    if empty:
+        raise ValueError(
+            f"ImageFolderDataModule: class folder(s) {', '.join(sorted(empty))} in {root} hold "
+            f"no image file ({', '.join(sorted(IMAGE_EXTENSIONS))}). Classes are numbered in "
+            "sorted folder order, so dropping one would shift the labels of the classes after "
+            "it. Add its images, or remove the folder from both train/ and test/."
+        )
 
 
 class ImageFolderDataModule(InMemoryDataModule):
@@ -216,6 +246,7 @@ class ImageFolderDataModule(InMemoryDataModule):
         self.limit_per_class = limit_per_class
         with open_archive(Path(root)) as archive:
             self.listing = list_image_folder(Path(root), archive)
+            check_no_empty_class(self.listing, root)
             train, test = (sorted(self.listing[split]) for split in SPLITS)
             if not train:
                 raise FileNotFoundError(f"ImageFolderDataModule: no train/<class>/* in {root}.")
@@ -232,7 +263,7 @@ class ImageFolderDataModule(InMemoryDataModule):
                     with Image.open(io.BytesIO(read(first))) as image:
                         width, height = image.size
                 except Exception as error:
-                    raise ValueError(f"Cannot read image {first} in {root}: {error}") from error
+                    raise ValueError(f"Cannot read image {first} in {root}: {why(error)}") from None
             else:
                 width = height = image_size
         self.class_names: list[str] = train

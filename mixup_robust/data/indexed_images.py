@@ -53,3 +53,19 @@ class ExactDistributedSampler(DistributedSampler):
 
     def __len__(self) -> int:
         return len(range(self.rank, len(self.dataset), self.num_replicas))
+
+
+def check_training_batches(images: int, world_size: int, batch_size: int, name: str) -> None:
+    """Raises when no full training batch fits: Lightning would skip training and exit 0.
+
+    Each rank gets ceil(images / world_size) images and the last incomplete batch is dropped.
+    """
+    per_rank = -(-images // world_size)
+    if per_rank < batch_size:
+        ranks = f" per device ({world_size} devices)" if world_size > 1 else ""
+        raise ValueError(
+            f"{name}: the training split has {per_rank} images{ranks}, fewer than "
+            f"batch_size={batch_size}, so there would be no training batch (an incomplete "
+            "last batch is dropped) and the run would end without training or a checkpoint. "
+            "Lower data.init_args.batch_size or val_size, or use more data."
+        )

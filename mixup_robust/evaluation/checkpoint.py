@@ -9,6 +9,7 @@ from torch import nn
 from mixup_robust.nets.checkpoint_file import read_checkpoint
 from mixup_robust.training import ClassifierModule
 from mixup_robust.training.former_flags import has_former_flags, upgrade_former_flags
+from mixup_robust.trusted_imports import check_trusted_imports
 
 
 def load_classifier(path: str) -> tuple[nn.Module, dict]:
@@ -19,7 +20,9 @@ def load_classifier(path: str) -> tuple[nn.Module, dict]:
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: the file is not a checkpoint of a mixup_robust training method.
+        ValueError: the file is not a checkpoint of a mixup_robust training method, or it
+            names code outside the allow-list of `mixup_robust.trusted_imports` (refused
+            before anything is imported).
     """
     file = Path(path)
     hparams, state = read_checkpoint(
@@ -27,6 +30,7 @@ def load_classifier(path: str) -> tuple[nn.Module, dict]:
         f"No checkpoint at {file}. Train one first (python cli.py fit --config ...); its "
         "checkpoints are in <run directory>/checkpoints/ (last.ckpt, best-*.ckpt).",
     )
+    check_trusted_imports(hparams, file)
     if "_class_path" not in hparams or not any(k.startswith("classifier.") for k in state):
         raise ValueError(
             f"{file} is not a mixup_robust classifier checkpoint (written by `cli.py fit` with "

@@ -56,6 +56,7 @@ class MeasurementModule(L.LightningModule):
         self.trained: dict = {}
         self.results: list[dict] = []
         self._run_dirs: tuple[Path, bool] = (Path(output_dir or "."), True)
+        self._outputs_checked = False
 
     @override
     def setup(self, stage: str) -> None:
@@ -72,6 +73,36 @@ class MeasurementModule(L.LightningModule):
         self._run_dirs = self._find_run_dirs()
         if stage == "test" and self.trainer.is_global_zero:
             refuse_overwrite(self.results_dir, self._config_is_ours)
+
+    @override
+    def on_test_batch_start(self, batch: tuple, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self.check_finite_outputs(batch)
+
+    @override
+    def on_predict_batch_start(self, batch: tuple, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self.check_finite_outputs(batch)
+
+    def check_finite_outputs(self, batch: tuple) -> None:
+        """Raises when the classifier's logits on the run's first clean batch are not finite.
+
+        Finite weights can still overflow (weights scaled by 1e30): every prediction is then
+        the same class and every score meaningless, so the run stops before any attack. Runs
+        once per run, on every rank; the ranks agree on the decision.
+        """
+        if self._outputs_checked or self.classifier is None:
+            return
+        self._outputs_checked = True
+        with torch.no_grad():
+            finite = bool(torch.isfinite(self.classifier(batch[0])).all())
+        if self._trainer is not None:
+            finite = self._trainer.strategy.reduce_boolean_decision(finite, all=True)
+        if not finite:
+            raise ValueError(
+                f"The classifier of {self.checkpoint} gives non-finite logits (NaN or inf) on "
+                "the first clean test batch, although its weights are finite: they overflow. "
+                "Every accuracy, attack and detection score of it would be meaningless. Use "
+                "another checkpoint (an earlier one of its run)."
+            )
 
     def _find_run_dirs(self) -> tuple[Path, bool]:
         """The results directory, and whether this module writes config.yaml into it.

@@ -3,6 +3,8 @@ and leaves every file already on disk as it was."""
 
 import hashlib
 import json
+import pickle
+import re
 import shutil
 from pathlib import Path
 
@@ -67,7 +69,34 @@ def workspace(tmp_path_factory) -> Path:
     (root / "config_only" / "config.yaml").write_text("model: earlier\n")
     (earlier / "predictions.csv").write_text("index,label\n")
     (root / "empty.json").write_text("[]")
+    config_and_loading_inputs(root)
     return root
+
+
+def config_and_loading_inputs(root: Path) -> None:
+    """Inputs of the config and loading checks (issue 18): a repeated YAML key, overflowing
+    weights, a checkpoint naming other code, an empty class folder, an undecodable image in a
+    zip, a CIFAR batch that names code."""
+    (root / "repeated_key.yaml").write_text("trainer:\n  max_epochs: 2\ntrainer:\n  devices: 1\n")
+    good = torch.load(root / "good.ckpt", weights_only=True)
+    good["state_dict"] = {k: v * 1e30 if v.is_floating_point() else v
+                          for k, v in good["state_dict"].items()}  # fmt: skip
+    torch.save(good, root / "overflow.ckpt")
+    foreign = torch.load(root / "good.ckpt", weights_only=True)
+    foreign["hyper_parameters"]["net"] = {"class_path": "this.Nope"}
+    torch.save(foreign, root / "foreign_class.ckpt")
+    empty = image_folder(root / "empty_class", 3, 8)
+    for split in ("train", "test"):
+        shutil.rmtree(empty / split / "class1")
+        (empty / split / "class1").mkdir()
+    broken = image_folder(root / "broken_image", 3, 8)
+    (broken / "test" / "class2" / "3.png").write_bytes(b"no png")
+    shutil.make_archive(str(root / "broken_image"), "zip", broken)
+    cifar = root / "cifar_code" / "cifar-10-batches-py"
+    cifar.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        entry = {"data": np.zeros((2, 3072), np.uint8), "labels": [0, 1], "x": print}
+        (cifar / name).write_bytes(pickle.dumps(entry, protocol=2))
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -147,6 +176,31 @@ def cases(w: str) -> list[tuple[str, list, type, str]]:
          "truncated.ckpt is not a checkpoint, or it is damaged or truncated"),
         ("a missing ckpt_path", [*FIT, "--ckpt_path", f"{w}/missing.ckpt"],
          FileNotFoundError, "missing.ckpt: no such file"),
+        # issue 18 item 4: nothing read silently
+        ("a YAML key given twice", [*FIT, "--config", f"{w}/repeated_key.yaml"], SystemExit,
+         "the key 'trainer' is given twice in one block, at lines 1 and 3"),
+        ("a negative seed_everything", [*FIT, "--seed_everything", "-1"], ValueError,
+         r"seed_everything=-1: a seed must be an integer in \[0, 4294967295\]"),
+        ("a negative model seed", [*FIT, "--model.init_args.seed", "-3"], ValueError,
+         "seed=-3: a seed must be"),
+        ("no training batch", [*FIT, "--data.init_args.batch_size", "4096"], ValueError,
+         "fewer than batch_size=4096, so there would be no training batch"),
+        ("overflowing weights", [*TEST, ckpt, f"{w}/overflow.ckpt"], ValueError,
+         "non-finite logits .* on the first clean test batch"),
+        ("an empty class folder", [*FIT, *folder.split(), f"{w}/empty_class",
+         "--data.init_args.channels", "1"], ValueError,
+         r"class folder\(s\) test/class1, train/class1 .* hold no image"),
+        ("an image that does not decode", [*FIT, *folder.split(), f"{w}/broken_image.zip",
+         "--data.init_args.channels", "1"], ValueError,
+         "Cannot decode image test/class2/3.png in .*broken_image.zip: not an image"),
+        # issue 18 item 6: loading runs only known code
+        ("a checkpoint naming other code", [*TEST, ckpt, f"{w}/foreign_class.ckpt"],
+         ValueError, r"names 'this.Nope' \(at hyper_parameters.net.class_path\), outside"),
+        ("resuming a checkpoint naming other code", [*FIT, "--ckpt_path",
+         f"{w}/foreign_class.ckpt"], ValueError, "names 'this.Nope'"),
+        ("a CIFAR batch naming code", [*FIT, "--data.class_path",
+         "mixup_robust.data.CIFAR10DataModule", "--data.init_args.root", f"{w}/cifar_code"],
+         ValueError, "data_batch_1 is not a plain CIFAR batch file: it names __builtin__.print"),
     ]  # fmt: skip
 
 
@@ -166,12 +220,14 @@ def no_compute(monkeypatch):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_a_bad_input_fails_before_compute_and_changes_nothing(workspace, no_compute, name):
+def test_a_bad_input_fails_before_compute_and_changes_nothing(workspace, no_compute, name, capsys):
     _, arguments, error, message = next(c for c in cases(str(workspace)) if c[0] == name)
     before = snapshot(workspace)
     arguments = [*arguments, "--trainer.default_root_dir", workspace / "runs" / name]
-    with pytest.raises(error, match=message):
+    with pytest.raises(error, match=None if error is SystemExit else message) as raised:
         run_cli(*arguments)
+    if error is SystemExit:  # the parser's error: a status and a message on stderr
+        assert raised.value.code != 0 and re.search(message, capsys.readouterr().err)
     after = snapshot(workspace)
     assert {k: after.get(k) for k in before} == before  # nothing changed or removed
 
