@@ -5,7 +5,7 @@ import signal
 from typing import Any
 
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -21,6 +21,8 @@ from mixup_robust.evaluation.predictions import PredictionsWriter
 from mixup_robust.training.checkpoint_io import AtomicCheckpointIO
 from mixup_robust.training.guards import FiniteTraining
 from mixup_robust.training.preemption import PreemptionCheckpoint
+from mixup_robust.training.progress_bar import RichBar
+from mixup_robust.training.refusal import RefusalCleanup
 
 _PARSER_FILES = (f"{os.sep}jsonargparse{os.sep}", f"{os.sep}lightning{os.sep}")
 # The shell's status of a process ended by SIGTERM: schedulers and scripts read it as "killed".
@@ -74,7 +76,7 @@ class MixupRobustCLI(LightningCLI):
         callbacks = list(kwargs.get("callbacks", config.get("callbacks")) or [])
         wanted = config.get("enable_progress_bar", kwargs.get("enable_progress_bar")) is not False
         if wanted and not any(isinstance(callback, ProgressBar) for callback in callbacks):
-            kwargs["callbacks"] = [*callbacks, RichProgressBar(leave=True)]
+            kwargs["callbacks"] = [*callbacks, RichBar(leave=True)]
         trainer = super().instantiate_trainer(**kwargs)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not a user's own IO
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
@@ -120,6 +122,7 @@ def trainer_defaults() -> dict:
             FiniteTraining(),
             PreemptionCheckpoint(),
             PredictionsWriter(),
+            RefusalCleanup(),
             ModelCheckpoint(
                 monitor="val/acc", mode="max", save_last=True, filename="best-{epoch}-{step}"
             ),

@@ -20,6 +20,10 @@ ALLOWED = {
     "training": {"nets", "attacks", "mixing", "seeding", "precision", "atomic"},
     "evaluation": {"nets", "attacks", "defenses", "seeding", "precision", "atomic", "training"},
     "cli": {"data", "training", "evaluation"},
+    "threads": set(),
+    "console": set(),
+    "cli_help": set(),
+    "launch": {"cli", "cli_help", "console", "threads"},
 }
 # evaluation reads training checkpoints, and nothing else of training.
 EVALUATION_FILES_READING_TRAINING = {"checkpoint.py"}
