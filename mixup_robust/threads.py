@@ -11,10 +11,14 @@ threads. The command line therefore runs with, in this order of precedence:
 4. otherwise `min(CPUs this process may run on, DEFAULT_MAX_THREADS)`.
 
 Only the command line applies this: a program that calls `mixup_robust.cli.main` itself keeps
-its own `torch.set_num_threads`.
+its own `torch.set_num_threads`. The default does not follow the machine's load: the thread
+count changes the float sums, so a load-dependent count would make two runs of one config
+differ. When the default meets a busy machine (load average at least the CPUs), `busy_note`
+says so in one line; setting the count (to 1, say) silences it.
 """
 
 import os
+import sys
 from collections.abc import Mapping
 
 THREADS_VARIABLE = "MIXUP_ROBUST_THREADS"
@@ -62,7 +66,8 @@ def apply_threads(option: str | None, environ: dict[str, str] | None = None) -> 
 
     A count the user chose is also written to OMP_NUM_THREADS, so that DDP's processes (which
     rerun the command) and Lightning keep it; the default is not, so that Lightning still
-    divides the CPUs among the processes of a multi-process CPU run.
+    divides the CPUs among the processes of a multi-process CPU run. On a busy machine the
+    default also writes `busy_note` to stderr (on the first process only).
     """
     environ = os.environ if environ is None else environ
     count, source = chosen_threads(option, environ)
@@ -73,4 +78,32 @@ def apply_threads(option: str | None, environ: dict[str, str] | None = None) -> 
     import torch  # here: the top-level help never imports torch
 
     torch.set_num_threads(count)
+    note = busy_note(source, count)
+    if note is not None and environ.get("LOCAL_RANK", "0") == "0" == environ.get("NODE_RANK", "0"):
+        sys.stderr.write(note + "\n")
     return count
+
+
+def busy_note(source: str, count: int, load: float | None = None) -> str | None:
+    """A one-line note when the default count meets a busy machine, else None.
+
+    Args:
+        source: where the count came from (`chosen_threads`' second value).
+        count: the thread count set.
+        load: the 1-minute load average (default: `os.getloadavg()`).
+    """
+    if not source.startswith("default") or count < 2:
+        return None
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # not on this platform
+            return None
+    cpus = available_cpus()
+    if load < cpus:
+        return None
+    return (
+        f"note: the machine is busy (load {load:.1f} on {cpus} CPUs) and this run uses {count} "
+        f"threads; on a busy machine `--threads 1` or {THREADS_VARIABLE}=1 can be several times "
+        "faster (docs/speed.md)."
+    )
