@@ -128,6 +128,17 @@ def test_a_refusal_before_compute_leaves_no_run_folder_and_keeps_others(
     assert (Path(done.trainer.log_dir) / "results.json").is_file()
 
 
+def test_redrawing_figures_gives_no_runpy_warning(tmp_path):
+    (tmp_path / "empty.json").write_text("[]")
+    environ = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "mixup_robust.evaluation.redraw", str(tmp_path / "empty.json")],
+        cwd=REPO, env=environ, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1 and "no result records" in done.stderr
+    assert "RuntimeWarning" not in done.stderr, done.stderr
+
+
 @pytest.mark.parametrize(
     ("message", "short"),
     [
