@@ -40,6 +40,7 @@ example:
   python cli.py fit --config configs/quickstart/mixup.yaml
   python cli.py test --config configs/quickstart/evaluate.yaml --model.init_args.checkpoint \\
       runs/quickstart/mixup/lightning_logs/version_0/checkpoints/last.ckpt
+  python -m mixup_robust.evaluation.redraw <run>/results.json    (redraw its figures)
 
 docs: README.md (start here, troubleshooting), docs/ (decisions, reproducing the papers,
 speed), benchmarks/README.md.

@@ -51,8 +51,8 @@ def chosen_threads(option: str | None, environ: Mapping[str, str]) -> tuple[int 
         ValueError: when `--threads` or MIXUP_ROBUST_THREADS is not a positive integer.
     """
     for value, source in ((option, "--threads"), (environ.get(THREADS_VARIABLE), THREADS_VARIABLE)):
-        if value is None or value == "":
-            continue
+        if value is None or (value == "" and source == THREADS_VARIABLE):
+            continue  # an empty variable is unset; `--threads` with no number is an error
         if not value.strip().isdigit() or int(value) < 1:
             raise ValueError(f"{source}={value!r} must be a whole number of threads, at least 1.")
         return int(value), source

@@ -104,7 +104,8 @@ def test_the_thread_setting_precedence():
     assert chosen_threads(None, {"OMP_NUM_THREADS": "4"}) == (None, "OMP_NUM_THREADS")
     count, source = chosen_threads(None, {})
     assert count == min(available_cpus(), DEFAULT_MAX_THREADS) and source.startswith("default")
-    for bad in ("0", "two", "-1"):
+    assert chosen_threads(None, {THREADS_VARIABLE: ""})[1].startswith("default")
+    for bad in ("0", "two", "-1", ""):
         with pytest.raises(ValueError, match="at least 1"):
             chosen_threads(bad, {})
 
