@@ -28,6 +28,7 @@ def cli(*args: str | Path, **env: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_fit_and_a_test_show_no_third_party_noise(tmp_path):
     fit = cli(
         "fit", "--config", CONF / "mixup.yaml", "--trainer.default_root_dir", tmp_path / "fit"
