@@ -6,7 +6,7 @@ from typing import Any
 
 from jsonargparse import Namespace
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -28,6 +28,8 @@ from mixup_robust.training.checkpoint_io import AtomicCheckpointIO, CheckpointNo
 from mixup_robust.training.guards import FiniteTraining
 from mixup_robust.training.last_checkpoint import LastCheckpoint
 from mixup_robust.training.preemption import PreemptionCheckpoint
+from mixup_robust.training.progress_bar import RichBar
+from mixup_robust.training.refusal import RefusalCleanup
 from mixup_robust.training.run_settings import (
     Resumed,
     RunSettings,
@@ -137,7 +139,7 @@ class MixupRobustCLI(LightningCLI):
         callbacks = list(kwargs.get("callbacks", config.get("callbacks")) or [])
         wanted = config.get("enable_progress_bar", kwargs.get("enable_progress_bar")) is not False
         if wanted and not any(isinstance(callback, ProgressBar) for callback in callbacks):
-            kwargs["callbacks"] = [*callbacks, RichProgressBar(leave=True)]
+            kwargs["callbacks"] = [*callbacks, RichBar(leave=True)]
         trainer = super().instantiate_trainer(**kwargs)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not a user's own IO
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
@@ -187,6 +189,7 @@ def trainer_defaults() -> dict:
             FiniteTraining(),
             PreemptionCheckpoint(),
             PredictionsWriter(),
+            RefusalCleanup(),
             ModelCheckpoint(
                 monitor="val/acc", mode="max", save_last=False, filename="best-{epoch}-{step}"
             ),

@@ -31,6 +31,10 @@ ALLOWED = {
         "trusted_imports",
     },
     "cli": {"data", "training", "evaluation", "config_checks"},
+    "threads": set(),
+    "console": set(),
+    "cli_help": set(),
+    "launch": {"cli", "cli_help", "console", "threads"},
 }
 # evaluation reads training checkpoints, and nothing else of training.
 EVALUATION_FILES_READING_TRAINING = {"checkpoint.py"}

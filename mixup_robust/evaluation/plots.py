@@ -1,6 +1,7 @@
 """Figures drawn from results.json, so they can be redrawn without re-running anything.
 
-python -m mixup_robust.evaluation.plots runs/.../results.json
+python -m mixup_robust.evaluation.redraw runs/.../results.json (`redraw.py` runs this module's
+`main` without the RuntimeWarning that running `plots` itself as a module gives).
 """
 
 import argparse

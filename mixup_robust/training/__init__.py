@@ -16,7 +16,7 @@ from mixup_robust.training.optimization import (
     RunLengthSchedule,
     ScheduledModule,
 )
-from mixup_robust.training.progress_bar import ThrottledProgressBar
+from mixup_robust.training.progress_bar import RichBar, ThrottledProgressBar
 from mixup_robust.training.trades import TRADES
 from mixup_robust.training.vae import MMDVAE
 from mixup_robust.training.varmixup import VarERM, VarMixup
@@ -36,6 +36,7 @@ __all__ = [
     "ManifoldMixup",
     "Mixup",
     "OneCycleSchedule",
+    "RichBar",
     "RunLengthSchedule",
     "ScheduledModule",
     "ThrottledProgressBar",

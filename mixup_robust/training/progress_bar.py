@@ -1,4 +1,4 @@
-"""A rich progress bar that reads the logged metrics every few steps, not on every step."""
+"""Rich progress bars: without `v_num`, and one that reads the metrics every few steps."""
 
 from typing import Any
 
@@ -8,8 +8,24 @@ from lightning.pytorch.utilities.types import STEP_OUTPUT
 from typing_extensions import override
 
 
-class ThrottledProgressBar(RichProgressBar):
-    """`RichProgressBar` whose training metrics (the loss) are read every `metrics_every` steps.
+class RichBar(RichProgressBar):
+    """`RichProgressBar` without Lightning's `v_num` (the logger's version number) in the bar.
+
+    The run's directory is printed where it matters (checkpoints, results); a `v_num: 0.000`
+    beside the loss reads as a metric. Takes `RichProgressBar`'s arguments.
+    """
+
+    @override
+    def get_metrics(
+        self, trainer: L.Trainer, pl_module: L.LightningModule
+    ) -> dict[str, int | str | float | dict[str, float]]:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics
+
+
+class ThrottledProgressBar(RichBar):
+    """`RichBar` whose training metrics (the loss) are read every `metrics_every` steps.
 
     Lightning's rich bar reads the progress-bar metrics after every training batch, and
     reading a logged CUDA tensor (`.item()`) waits for the GPU to finish all queued work: one
