@@ -36,6 +36,7 @@ from mixup_robust.training.run_settings import (
     prepare_run,
     read_resumed,
 )
+from mixup_robust.training.saved_config import RequeueSafeSaveConfig
 
 _PARSER_FILES = (f"{os.sep}jsonargparse{os.sep}", f"{os.sep}lightning{os.sep}")
 # The shell's status of a process ended by SIGTERM: schedulers and scripts read it as "killed".
@@ -209,6 +210,7 @@ def main(args: list[str] | None = None) -> MixupRobustCLI:
             subclass_mode_model=True,
             subclass_mode_data=True,
             trainer_defaults=trainer_defaults(),
+            save_config_callback=RequeueSafeSaveConfig,
             save_config_kwargs={"overwrite": False},
             seed_everything_default=0,
             # The optimizer and schedule are the model's own arguments

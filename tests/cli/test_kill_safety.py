@@ -162,8 +162,13 @@ def test_slurm_requeue_signal_saves_and_the_requeued_run_continues_exactly(
     assert (last["epoch"], last["global_step"]) == (1, batch)  # last.ckpt too is that state
     for name, value in SLURM.items():  # the requeued job: same command, no --ckpt_path
         monkeypatch.setenv(name, value)
-    fit_digits(tmp_path / "run", "mixup", EPOCHS)
+    # Under SLURM the logger's version is the job id: the requeued job writes into the first
+    # start's folder and finds its own config.yaml there, which it accepts.
+    fit_digits(tmp_path / "run", "mixup", EPOCHS, "--trainer.enable_progress_bar", "false")
     assert_same_weights(straight["state"], last_checkpoint(tmp_path / "run"))
+    # Another command in that job's folder would overwrite the first run's settings: refused.
+    with pytest.raises(RuntimeError, match=r"config\.yaml to NOT exist"):
+        fit_digits(tmp_path / "run", "mixup", EPOCHS + 1, "--trainer.enable_progress_bar", "false")
 
 
 # The CLI's checkpoint IO saves a whole checkpoint, then a second one during which the kernel
