@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from mixup_robust.atomic import write_atomically
-from mixup_robust.evaluation import plots
-from mixup_robust.evaluation.reports import refuse_overwrite, staged_run_files
+from mixup_robust.evaluation.defense import figures as plots
+from mixup_robust.evaluation.run_files import refuse_overwrite, staged_run_files
 from tests.helpers.cli import CONF, REPO, resolved_config, run_cli
 
 

@@ -10,8 +10,8 @@ from typing_extensions import override
 
 from mixup_robust.attacks import require_gradients
 from mixup_robust.attacks.budget import Budget, parse_budget
-from mixup_robust.evaluation.linearity_plots import plot_local_linearity
-from mixup_robust.evaluation.local_linearity import local_linearity_error
+from mixup_robust.evaluation.linearity.figures import plot_local_linearity
+from mixup_robust.evaluation.linearity.local_linearity import local_linearity_error
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.seeding import keyed_uniform
 

@@ -11,15 +11,15 @@ from typing_extensions import override
 
 from mixup_robust.attacks import Attack, require_gradients
 from mixup_robust.defenses import ClassPool, Defense, NoDefense
+from mixup_robust.evaluation.defense.figures import draw_all
+from mixup_robust.evaluation.defense.metrics import cell_metrics, detection_scores, update_cell
+from mixup_robust.evaluation.defense.progress import AttackProgress
+from mixup_robust.evaluation.defense.scoring import DefenseScores, ScoredBatch
+from mixup_robust.evaluation.defense.sweep import ParameterSweep
 from mixup_robust.evaluation.external import ExternalClassifier
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
-from mixup_robust.evaluation.metrics import cell_metrics, detection_scores, update_cell
-from mixup_robust.evaluation.plots import draw_all
 from mixup_robust.evaluation.predictions import prediction_columns
-from mixup_robust.evaluation.progress import AttackProgress
-from mixup_robust.evaluation.reports import print_table
-from mixup_robust.evaluation.scoring import DefenseScores, ScoredBatch
-from mixup_robust.evaluation.sweep import ParameterSweep
+from mixup_robust.evaluation.run_files import print_table
 from mixup_robust.evaluation.trials import (
     attack_keys,
     defense_trial,

@@ -1,6 +1,6 @@
 """Local linearity error against eps, drawn from one or more results.json files.
 
-python -m mixup_robust.evaluation.linearity_plots mixup/results.json varmixup/results.json \
+python -m mixup_robust.evaluation.linearity.figures mixup/results.json varmixup/results.json \
     --labels Mixup VarMixup --out local_linearity.png
 """
 
@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display is needed or wanted
 import matplotlib.pyplot as plt
 
-from mixup_robust.evaluation.plots import _save
+from mixup_robust.evaluation.defense.figures import _save
 
 MEASURE = "local_linearity"
 

@@ -1,6 +1,6 @@
 """Figures drawn from results.json, so they can be redrawn without re-running anything.
 
-python -m mixup_robust.evaluation.plots runs/.../results.json
+python -m mixup_robust.evaluation.defense.figures runs/.../results.json
 """
 
 import argparse

@@ -4,15 +4,19 @@ from dataclasses import dataclass, field
 
 import torch
 
-from mixup_robust.evaluation.audit_ladder import Ladder
-from mixup_robust.evaluation.red_flags import (
+from mixup_robust.evaluation.audit.ladder import Ladder
+from mixup_robust.evaluation.audit.red_flags import (
     LadderCounts,
     RedFlag,
     RedFlagThresholds,
     RungSpec,
     red_flags,
 )
-from mixup_robust.evaluation.statistics import compare_to_baseline, mean_and_std, wilson_interval
+from mixup_robust.evaluation.audit.statistics import (
+    compare_to_baseline,
+    mean_and_std,
+    wilson_interval,
+)
 
 WORST_CASE = "worst case"
 

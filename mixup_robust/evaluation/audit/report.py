@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from mixup_robust.attacks import Attack
-from mixup_robust.evaluation.audit_ladder import Ladder
-from mixup_robust.evaluation.audit_report import AuditSummary, Estimate
-from mixup_robust.evaluation.plots import _save
+from mixup_robust.evaluation.audit.ladder import Ladder
+from mixup_robust.evaluation.audit.summary import AuditSummary, Estimate
+from mixup_robust.evaluation.defense.figures import _save
 
 KIND_TEXT = {
     "oblivious": "oblivious: crafted on the bare classifier (transfer)",

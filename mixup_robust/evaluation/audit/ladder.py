@@ -17,7 +17,7 @@ from torch import nn
 
 from mixup_robust.attacks import EOTPGD, Attack
 from mixup_robust.defenses import Defense
-from mixup_robust.evaluation.red_flags import GRADIENT_FREE, OBLIVIOUS, WHITE_BOX, RungSpec
+from mixup_robust.evaluation.audit.red_flags import GRADIENT_FREE, OBLIVIOUS, WHITE_BOX, RungSpec
 from mixup_robust.evaluation.trials import attack_keys
 from mixup_robust.seeding import seeded_torch_rng
 
