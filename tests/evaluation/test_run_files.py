@@ -152,7 +152,7 @@ def test_tradeoff_axes_are_percent_from_a_round_floor(tmp_path, monkeypatch):
     assert plots.percent_limits([12.5]) == (0.0, 20.0)
     assert plots.percent_limits([83.9, 93.8]) == (70.0, 100.0)
     drawn = []
-    monkeypatch.setattr(plots, "_save", lambda figure, path: drawn.append(figure) or path)
+    monkeypatch.setattr(plots, "save_figure", lambda figure, path: drawn.append(figure) or path)
     records = [
         {"defense": d, "attack": a, "accuracy": 0.125}
         for d in ("none", "MI-OL") for a in ("clean", "PGD-10")

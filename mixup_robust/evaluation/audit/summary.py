@@ -17,6 +17,7 @@ from mixup_robust.evaluation.audit.statistics import (
     mean_and_std,
     wilson_interval,
 )
+from mixup_robust.evaluation.names import CLEAN
 
 WORST_CASE = "worst case"
 
@@ -108,7 +109,7 @@ class AuditSummary:
     def records(self, ladder: Ladder) -> list[dict]:
         """results.json records: clean, each rung, the eps = 1 probe and the worst case."""
         base = {"defense": self.defense, "trials": self.trials}
-        records = [{**base, "attack": "clean", "kind": "clean", "threat_model": "none",
+        records = [{**base, "attack": CLEAN, "kind": CLEAN, "threat_model": "none",
                     "n": self.clean.total, **self.clean.fields()}]  # fmt: skip
         for k, attack in enumerate(ladder.rungs):
             records.append({

@@ -6,8 +6,8 @@ from torchmetrics import Metric
 from typing_extensions import override
 
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
+from mixup_robust.evaluation.names import CORRUPTION
 
-MEASURE = "corruption"
 MEAN = "mean"
 
 
@@ -99,7 +99,7 @@ def corruption_records(
 
     def record(corruption: str, severity: int | str, n: int, accuracy: float) -> dict:
         return {
-            "measure": MEASURE,
+            "measure": CORRUPTION,
             "corruption": corruption,
             "severity": severity,
             "n": n,
