@@ -3,6 +3,7 @@
 from torch import nn
 
 from mixup_robust.defenses import ClassPool
+from mixup_robust.evaluation.data_contracts import SamplingPoolData, required_datamodule
 from mixup_robust.evaluation.measurement import MeasurementModule
 
 
@@ -13,9 +14,11 @@ def bind_defenses(module: MeasurementModule, defenses: nn.ModuleList, num_classe
     """
     pool = None
     if any(defense.needs_pool for defense in defenses):
-        datamodule = module.trainer.datamodule if module._trainer is not None else None
-        if datamodule is None or not hasattr(datamodule, "sampling_pool"):
-            raise ValueError("Defenses with a sampling pool need a mixup_robust DataModule.")
+        datamodule = required_datamodule(
+            module,
+            SamplingPoolData,
+            "Defenses with a sampling pool need a mixup_robust DataModule.",
+        )
         pool = ClassPool(*datamodule.sampling_pool(), num_classes)
     for defense in defenses:
         defense.bind(module.classifier, pool, module.seed)
