@@ -32,7 +32,7 @@ from rich.table import Table
 from mixup_robust.attacks import EOTPGD, PGD
 from mixup_robust.data import DigitsDataModule
 from mixup_robust.defenses import ClassPool, MixupInference, NoDefense
-from mixup_robust.evaluation.audit_ladder import Ladder
+from mixup_robust.evaluation.audit.ladder import Ladder
 from mixup_robust.nets import Normalize, SmallCNN
 
 EPS, STEP = "32/255", "8/255"

@@ -115,7 +115,9 @@ class EOTPGD(Attack):
         for step in range(self.steps):
             adversarial.requires_grad_(True)
             log_probs = copies(adversarial, step)
-            gradient = torch.autograd.grad(self.loss(log_probs, labels), adversarial)[0]
+            loss = self.loss(log_probs, labels)
+            self.record_loss(loss)
+            gradient = torch.autograd.grad(loss, adversarial)[0]
             adversarial = signed_step(adversarial, gradient, self.step_size)
             adversarial = project_linf(adversarial, images, self.eps)
         return adversarial
@@ -221,7 +223,9 @@ class MixupInferenceAdaptivePGD(EOTPGD):
         for _ in range(self.steps):
             perturbations.requires_grad_(True)
             log_probs = defense.mixed_log_probs(images[:, None] + perturbations, partners)
-            gradient = torch.autograd.grad(self.loss(log_probs, labels), perturbations)[0]
+            loss = self.loss(log_probs, labels)
+            self.record_loss(loss)
+            gradient = torch.autograd.grad(loss, perturbations)[0]
             mean_gradient = gradient.mean(dim=1, keepdim=True)
             perturbations = signed_step(perturbations, mean_gradient, self.step_size)
             perturbations = perturbations.clamp(low, high)

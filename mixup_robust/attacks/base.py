@@ -1,6 +1,8 @@
 """Attacks declared in YAML: plain objects that craft adversarial batches against a model."""
 
 import abc
+import contextlib
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -44,6 +46,8 @@ class Attack(abc.ABC):
     # False for query-only attacks (Square, SPSA): the audit's red flags compare them with the
     # gradient-based ones.
     uses_gradients: bool = True
+    # The list `traced_loss` records into, while its block runs; None otherwise.
+    _loss_trace: list[float] | None = None
 
     def __init__(self, name: str | None = None, threat_model: str = "oblivious") -> None:
         if threat_model not in THREAT_MODELS:
@@ -96,3 +100,27 @@ class Attack(abc.ABC):
     def describe(self) -> dict:
         """Fields written next to this attack's results (budget, steps ...)."""
         return {}
+
+    @contextlib.contextmanager
+    def traced_loss(self) -> Iterator[list[float]]:
+        """Within the block, the loss of each step of this attack is appended to the list yielded.
+
+        The loss-trace hook: an attack that ascends a loss step by step reports each step's
+        value with `record_loss` (EOT-PGD and MI's adaptive PGD: the loss summed over the
+        batch); others (torchattacks' loops, the query-only attacks) leave the list empty. The
+        audit's red flag "loss does not rise" reads it. Not re-entrant.
+        """
+        trace: list[float] = []
+        self._loss_trace = trace
+        try:
+            yield trace
+        finally:
+            vars(self).pop("_loss_trace", None)
+
+    def record_loss(self, loss: torch.Tensor) -> None:
+        """Reports the loss (a scalar) of one step; kept only inside `traced_loss`.
+
+        Outside a trace it does nothing, so an untraced attack never waits for the device.
+        """
+        if self._loss_trace is not None:
+            self._loss_trace.append(float(loss.detach()))

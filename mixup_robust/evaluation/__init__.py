@@ -1,14 +1,11 @@
 """Evaluation of trained classifiers: defenses under attacks, audits, VarMixup measurements."""
 
-from mixup_robust.evaluation.audit import DefenseAudit
+from mixup_robust.evaluation.audit import DefenseAudit, RedFlagThresholds
 from mixup_robust.evaluation.checkpoint import load_classifier
-from mixup_robust.evaluation.corruption_evaluation import CorruptionEvaluation
-from mixup_robust.evaluation.defense_evaluation import DefenseEvaluation
+from mixup_robust.evaluation.corruption import CorruptionEvaluation
+from mixup_robust.evaluation.defense import DefenseEvaluation, ParameterSweep
 from mixup_robust.evaluation.external import ExternalClassifier
-from mixup_robust.evaluation.linearity_evaluation import LocalLinearityEvaluation
-from mixup_robust.evaluation.local_linearity import local_linearity_error
-from mixup_robust.evaluation.red_flags import RedFlagThresholds
-from mixup_robust.evaluation.sweep import ParameterSweep
+from mixup_robust.evaluation.linearity import LocalLinearityEvaluation, local_linearity_error
 
 __all__ = [
     "CorruptionEvaluation",

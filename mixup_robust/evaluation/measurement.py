@@ -12,7 +12,7 @@ from torch import nn
 from typing_extensions import override
 
 from mixup_robust.evaluation.external import ExternalClassifier, load_any_classifier
-from mixup_robust.evaluation.reports import (
+from mixup_robust.evaluation.run_files import (
     CONFIG_FILE,
     log_records,
     refuse_overwrite,

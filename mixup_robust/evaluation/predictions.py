@@ -11,7 +11,7 @@ from typing_extensions import override
 
 from mixup_robust.atomic import write_atomically
 from mixup_robust.evaluation.measurement import MeasurementModule
-from mixup_robust.evaluation.reports import records_to_csv
+from mixup_robust.evaluation.run_files import records_to_csv
 
 PREDICTIONS_FILE = "predictions.csv"
 

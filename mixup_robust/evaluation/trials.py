@@ -16,10 +16,9 @@ from torch import nn
 
 from mixup_robust.atomic import write_atomically
 from mixup_robust.defenses import Defense
-from mixup_robust.evaluation.reports import records_to_csv
+from mixup_robust.evaluation.run_files import TRIALS_FILE, records_to_csv
 from mixup_robust.seeding import derive_seed
 
-TRIALS_FILE = "trials.csv"
 SUMMARIZED_FIELDS = ("accuracy", "auroc", "ece")
 _TRIAL_STREAM = 0x7A1
 

@@ -107,6 +107,21 @@ def test_adaptive_pgd_respects_the_budget_and_modes(mi_ol, attack_class):
         attack_class().perturb(mi_ol.classifier, images, labels)
 
 
+@pytest.mark.parametrize("attack_class", [EOTPGD, MixupInferenceAdaptivePGD])
+def test_the_loss_trace_holds_each_steps_loss_only_inside_its_block(mi_ol, attack_class):
+    images, labels = batch()
+    attack = attack_class(eps="16/255", steps=4, n_samples=3, random_start=False)
+    with attack.traced_loss() as trace:
+        attack.against_defense(mi_ol, images, labels, torch.arange(5))
+    assert len(trace) == 4 and len(set(trace)) > 1
+    if attack_class is EOTPGD:  # the first step's loss is that of the clean images
+        copies = attack.copies_log_probs(mi_ol, images, torch.arange(5), torch.arange(3))
+        with torch.no_grad():
+            assert trace[0] == pytest.approx(float(attack.loss(copies(images, 0), labels)))
+    attack.against_defense(mi_ol, images, labels, torch.arange(5))
+    assert len(trace) == 4 and "_loss_trace" not in vars(attack)
+
+
 def test_fresh_draws_wrapper_draws_anew_per_call(mi_ol):
     images, _ = batch()
     model = FreshDraws(mi_ol)

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from mixup_robust.evaluation import DefenseEvaluation
-from mixup_robust.evaluation.plots import main as plots_main
+from mixup_robust.evaluation.defense.figures import main as plots_main
 from mixup_robust.training import ClassifierModule
 from tests.helpers.cli import CONF, fit_digits, run_cli
 

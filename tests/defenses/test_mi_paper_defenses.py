@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from mixup_robust.defenses import GaussianNoise, RandomCropPad
-from mixup_robust.evaluation.metrics import cell_metrics, update_cell
+from mixup_robust.evaluation.defense.metrics import cell_metrics, update_cell
 
 
 def _net(shape=(3, 32, 32)) -> nn.Module:

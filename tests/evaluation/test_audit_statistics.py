@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from mixup_robust.evaluation.red_flags import (
+from mixup_robust.evaluation.audit.red_flags import (
     GRADIENT_FREE,
     OBLIVIOUS,
     WHITE_BOX,
@@ -18,7 +18,7 @@ from mixup_robust.evaluation.red_flags import (
     unbounded_attack_leaves_accuracy,
     weaker_threat_model_beats_white_box,
 )
-from mixup_robust.evaluation.statistics import (
+from mixup_robust.evaluation.audit.statistics import (
     compare_to_baseline,
     mcnemar_exact,
     mean_and_std,

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from mixup_robust.defenses import MixupInference, NoDefense
 from mixup_robust.evaluation import ParameterSweep
-from mixup_robust.evaluation.metrics import cell_metrics, detection_scores, update_cell
-from mixup_robust.evaluation.plots import draw_all
+from mixup_robust.evaluation.defense.figures import draw_all
+from mixup_robust.evaluation.defense.metrics import cell_metrics, detection_scores, update_cell
 
 
 def test_auroc_equals_a_hand_computation():

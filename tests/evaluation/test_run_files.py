@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from mixup_robust.atomic import write_atomically
-from mixup_robust.evaluation import plots
-from mixup_robust.evaluation.reports import refuse_overwrite, staged_run_files
+from mixup_robust.evaluation.defense import figures as plots
+from mixup_robust.evaluation.run_files import refuse_overwrite, staged_run_files
 from tests.helpers.cli import CONF, REPO, resolved_config, run_cli
 
 
@@ -152,7 +152,7 @@ def test_tradeoff_axes_are_percent_from_a_round_floor(tmp_path, monkeypatch):
     assert plots.percent_limits([12.5]) == (0.0, 20.0)
     assert plots.percent_limits([83.9, 93.8]) == (70.0, 100.0)
     drawn = []
-    monkeypatch.setattr(plots, "_save", lambda figure, path: drawn.append(figure) or path)
+    monkeypatch.setattr(plots, "save_figure", lambda figure, path: drawn.append(figure) or path)
     records = [
         {"defense": d, "attack": a, "accuracy": 0.125}
         for d in ("none", "MI-OL") for a in ("clean", "PGD-10")

@@ -8,16 +8,14 @@ samples (a keyed fraction of the test set) every rung runs on every sample: they
 rung's own accuracy and the paired comparisons of the red flags.
 """
 
-import contextlib
 import time
-from collections.abc import Iterator
 
 import torch
 from torch import nn
 
 from mixup_robust.attacks import EOTPGD, Attack
 from mixup_robust.defenses import Defense
-from mixup_robust.evaluation.red_flags import GRADIENT_FREE, OBLIVIOUS, WHITE_BOX, RungSpec
+from mixup_robust.evaluation.audit.red_flags import GRADIENT_FREE, OBLIVIOUS, WHITE_BOX, RungSpec
 from mixup_robust.evaluation.trials import attack_keys
 from mixup_robust.seeding import seeded_torch_rng
 
@@ -35,30 +33,6 @@ def rung_spec(attack: Attack) -> RungSpec:
         family = (type(attack).__name__, attack.eps, attack.step_size)
         return RungSpec(attack.name, kind, family, attack.steps, attack.n_samples)
     return RungSpec(attack.name, kind)
-
-
-@contextlib.contextmanager
-def traced_loss(attack: Attack) -> Iterator[list[float]]:
-    """Records the loss of each step of an EOT-PGD-like attack (summed over the batch).
-
-    The attacks call `self.loss` once per step; the instance attribute set here shadows the
-    class's loss for the block only. Other attacks (torchattacks' loops) record nothing.
-    """
-    trace: list[float] = []
-    if not isinstance(attack, EOTPGD):
-        yield trace
-        return
-
-    def recorded(log_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        value = type(attack).loss(log_probs, labels)
-        trace.append(float(value.detach()))
-        return value
-
-    attack.loss = recorded
-    try:
-        yield trace
-    finally:
-        del attack.loss
 
 
 class Ladder:
@@ -142,7 +116,7 @@ class Ladder:
                     with seeded_torch_rng(
                         seed, *attack_keys(trial, k, first), device=images.device
                     ):
-                        with traced_loss(attack) as trace:
+                        with attack.traced_loss() as trace:
                             adversarial = attack.against_defense(
                                 defense, images[on], labels[on], sample_index[on]
                             )

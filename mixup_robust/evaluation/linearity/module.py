@@ -10,12 +10,12 @@ from typing_extensions import override
 
 from mixup_robust.attacks import require_gradients
 from mixup_robust.attacks.budget import Budget, parse_budget
-from mixup_robust.evaluation.linearity_plots import plot_local_linearity
-from mixup_robust.evaluation.local_linearity import local_linearity_error
+from mixup_robust.evaluation.linearity.figures import plot_local_linearity
+from mixup_robust.evaluation.linearity.local_linearity import local_linearity_error
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
+from mixup_robust.evaluation.names import LOCAL_LINEARITY
 from mixup_robust.seeding import keyed_uniform
 
-MEASURE = "local_linearity"
 _START_STREAM = 71  # separates the random starts from other keyed draws
 
 
@@ -106,7 +106,7 @@ class LocalLinearityEvaluation(MeasurementModule):
             total = float(self.sums[number].compute().item())
             records.append(
                 {
-                    "measure": MEASURE,
+                    "measure": LOCAL_LINEARITY,
                     "eps": eps,
                     "n": n,
                     "value": total / n if n else float("nan"),

@@ -10,16 +10,18 @@ from torch import nn
 from typing_extensions import override
 
 from mixup_robust.attacks import Attack, require_gradients
-from mixup_robust.defenses import ClassPool, Defense, NoDefense
+from mixup_robust.defenses import Defense, NoDefense
+from mixup_robust.evaluation.binding import bind_defenses
+from mixup_robust.evaluation.defense.figures import draw_all
+from mixup_robust.evaluation.defense.metrics import cell_metrics, detection_scores, update_cell
+from mixup_robust.evaluation.defense.progress import AttackProgress
+from mixup_robust.evaluation.defense.scoring import DefenseScores, ScoredBatch
+from mixup_robust.evaluation.defense.sweep import ParameterSweep
+from mixup_robust.evaluation.defense.tables import print_table
 from mixup_robust.evaluation.external import ExternalClassifier
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
-from mixup_robust.evaluation.metrics import cell_metrics, detection_scores, update_cell
-from mixup_robust.evaluation.plots import draw_all
+from mixup_robust.evaluation.names import CLEAN, check_unique_names
 from mixup_robust.evaluation.predictions import prediction_columns
-from mixup_robust.evaluation.progress import AttackProgress
-from mixup_robust.evaluation.reports import print_table
-from mixup_robust.evaluation.scoring import DefenseScores, ScoredBatch
-from mixup_robust.evaluation.sweep import ParameterSweep
 from mixup_robust.evaluation.trials import (
     attack_keys,
     defense_trial,
@@ -27,8 +29,6 @@ from mixup_robust.evaluation.trials import (
     write_trials,
 )
 from mixup_robust.seeding import seeded_torch_rng
-
-CLEAN = "clean"
 
 
 class DefenseEvaluation(MeasurementModule):
@@ -135,7 +135,7 @@ class DefenseEvaluation(MeasurementModule):
     def _test_trial(self, batch: ScoredBatch) -> None:
         """Every defense under every attack on the clean `batch`, with its trial's draws."""
         clean = self._score_defenses(batch)
-        self.progress.advance("clean")
+        self.progress.advance(CLEAN)
         for number, attack in enumerate(self.attacks, start=1):
             require_gradients("DefenseEvaluation")
             if attack.threat_model == "oblivious":
@@ -250,25 +250,3 @@ class DefenseEvaluation(MeasurementModule):
     def draw(self, directory: Path) -> None:
         if self.plots:
             draw_all(directory / "results.json")
-
-
-def bind_defenses(module: MeasurementModule, defenses: nn.ModuleList, num_classes: int) -> None:
-    """Binds every defense to the module's classifier, the data's sampling pool and its seed.
-
-    The pool (clean images by class) is built once, only if some defense mixes with it.
-    """
-    pool = None
-    if any(defense.needs_pool for defense in defenses):
-        datamodule = module.trainer.datamodule if module._trainer is not None else None
-        if datamodule is None or not hasattr(datamodule, "sampling_pool"):
-            raise ValueError("Defenses with a sampling pool need a mixup_robust DataModule.")
-        pool = ClassPool(*datamodule.sampling_pool(), num_classes)
-    for defense in defenses:
-        defense.bind(module.classifier, pool, module.seed)
-
-
-def check_unique_names(kind: str, names: list[str]) -> None:
-    """Raises unless every name is unique: results are keyed by name (`kind` names the list)."""
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise ValueError(f"Two {kind}s share the name(s) {repeated}; give each a unique `name`.")

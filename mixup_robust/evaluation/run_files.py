@@ -1,4 +1,4 @@
-"""Result files and tables of an evaluation, written once and atomically."""
+"""The files of a measurement run (results, config, figures): written together, atomically, once."""
 
 import contextlib
 import csv
@@ -10,12 +10,10 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-
 from mixup_robust.atomic import umask_mode
 
-RESULT_FILES = ("results.json", "results.csv", "trials.csv")
+TRIALS_FILE = "trials.csv"
+RESULT_FILES = ("results.json", "results.csv", TRIALS_FILE)
 CONFIG_FILE = "config.yaml"
 
 
@@ -85,39 +83,6 @@ def write_results(directory: Path, records: list[dict]) -> None:
     """results.json (a list of records) and results.csv into a staging folder."""
     (directory / "results.json").write_text(json.dumps(records, indent=2) + "\n")
     (directory / "results.csv").write_text(records_to_csv(records))
-
-
-def results_table(
-    records: list[dict], field: str = "accuracy", title: str = "Accuracy (%)"
-) -> Table | None:
-    """A defense x attack table of one field (in %), or None where no record has it."""
-    present = [record for record in records if field in record]
-    if not present:
-        return None
-    attacks = list(dict.fromkeys(record["attack"] for record in present))
-    defenses = list(dict.fromkeys(record["defense"] for record in records))
-    value = {(r["defense"], r["attack"]): r[field] for r in present}
-    table = Table(title=title)
-    table.add_column("defense")
-    for attack in attacks:
-        table.add_column(attack, justify="right")
-    for defense in defenses:
-        cells = [value.get((defense, attack)) for attack in attacks]
-        table.add_row(defense, *["-" if c is None else f"{100 * c:.1f}" for c in cells])
-    return table
-
-
-def print_table(records: list[dict], console: Console | None = None) -> None:
-    """Accuracy, then clean ECE and detection AUROC where the records carry them."""
-    console = console or Console()
-    for field, title in (
-        ("accuracy", "Accuracy (%)"),
-        ("ece", "Expected calibration error on clean inputs (%)"),
-        ("auroc", "Detection AUROC, clean vs. adversarial (%)"),
-    ):
-        table = results_table(records, field, title)
-        if table is not None:
-            console.print(table)
 
 
 def record_metrics(records: list[dict]) -> dict[str, float]:

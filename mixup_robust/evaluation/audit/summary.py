@@ -4,15 +4,20 @@ from dataclasses import dataclass, field
 
 import torch
 
-from mixup_robust.evaluation.audit_ladder import Ladder
-from mixup_robust.evaluation.red_flags import (
+from mixup_robust.evaluation.audit.ladder import Ladder
+from mixup_robust.evaluation.audit.red_flags import (
     LadderCounts,
     RedFlag,
     RedFlagThresholds,
     RungSpec,
     red_flags,
 )
-from mixup_robust.evaluation.statistics import compare_to_baseline, mean_and_std, wilson_interval
+from mixup_robust.evaluation.audit.statistics import (
+    compare_to_baseline,
+    mean_and_std,
+    wilson_interval,
+)
+from mixup_robust.evaluation.names import CLEAN
 
 WORST_CASE = "worst case"
 
@@ -104,7 +109,7 @@ class AuditSummary:
     def records(self, ladder: Ladder) -> list[dict]:
         """results.json records: clean, each rung, the eps = 1 probe and the worst case."""
         base = {"defense": self.defense, "trials": self.trials}
-        records = [{**base, "attack": "clean", "kind": "clean", "threat_model": "none",
+        records = [{**base, "attack": CLEAN, "kind": CLEAN, "threat_model": "none",
                     "n": self.clean.total, **self.clean.fields()}]  # fmt: skip
         for k, attack in enumerate(ladder.rungs):
             records.append({

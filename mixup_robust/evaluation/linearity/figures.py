@@ -1,6 +1,6 @@
 """Local linearity error against eps, drawn from one or more results.json files.
 
-python -m mixup_robust.evaluation.linearity_plots mixup/results.json varmixup/results.json \
+python -m mixup_robust.evaluation.linearity.figures mixup/results.json varmixup/results.json \
     --labels Mixup VarMixup --out local_linearity.png
 """
 
@@ -14,9 +14,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display is needed or wanted
 import matplotlib.pyplot as plt
 
-from mixup_robust.evaluation.plots import _save
-
-MEASURE = "local_linearity"
+from mixup_robust.evaluation.figures import save_figure
+from mixup_robust.evaluation.names import LOCAL_LINEARITY
 
 
 def plot_local_linearity(
@@ -38,7 +37,9 @@ def plot_local_linearity(
     figure, axis = plt.subplots(figsize=(5, 4))
     drawn = False
     for file, label in zip(results, labels, strict=True):
-        records = [r for r in json.loads(Path(file).read_text()) if r.get("measure") == MEASURE]
+        records = [
+            r for r in json.loads(Path(file).read_text()) if r.get("measure") == LOCAL_LINEARITY
+        ]
         if not records:
             continue
         points = sorted((255 * r["eps"], r["value"]) for r in records)
@@ -50,7 +51,7 @@ def plot_local_linearity(
     axis.set(xlabel="eps (x 1/255, L-inf)", ylabel="local linearity error", yscale="linear")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
-    return _save(figure, Path(path))
+    return save_figure(figure, Path(path))
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Figures drawn from results.json, so they can be redrawn without re-running anything.
 
 python -m mixup_robust.evaluation.redraw runs/.../results.json (`redraw.py` runs this module's
-`main` without the RuntimeWarning that running `plots` itself as a module gives).
+`main` without the RuntimeWarning that running this module itself gives).
 """
 
 import argparse
@@ -15,24 +15,13 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display is needed or wanted
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from rich.console import Console
 
-from mixup_robust.atomic import atomic_file
+from mixup_robust.evaluation.figures import save_figure
+from mixup_robust.evaluation.names import CLEAN
 
-CLEAN = "clean"
 REQUIRED_FIELDS = ("defense", "attack", "accuracy")
 MARKERS = ("s", "D", "^", "v", "P", "X", "o")
-
-
-def _save(figure: Figure, path: Path) -> Path:
-    """Saves a PNG atomically (temporary file, then rename) and closes the figure."""
-    try:
-        with atomic_file(path) as file:
-            figure.savefig(file, format="png", dpi=120, bbox_inches="tight")
-    finally:
-        plt.close(figure)
-    return path
 
 
 def percent_limits(values: list[float]) -> tuple[float, float]:
@@ -103,7 +92,7 @@ def plot_tradeoff(records: list[dict], path: Path) -> Path | None:
         axis.set_xlim(*percent_limits([x for x, _ in points] or [0.0, 100.0]))
         axis.set_ylim(*percent_limits([y for _, y in points] or [0.0, 100.0]))
         _finish(axis, "clean accuracy (%)", f"accuracy under {attack} (%)", attack)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_parameter(records: list[dict], path: Path) -> Path | None:
@@ -122,7 +111,7 @@ def plot_parameter(records: list[dict], path: Path) -> Path | None:
             axis.plot(*zip(*points, strict=True), marker="o", label=attack)
         axis.set_ylim(*percent_limits([100 * r["accuracy"] for r in members]))
         _finish(axis, members[0]["parameter"], "accuracy (%)", name)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_adaptive_samples(records: list[dict], path: Path) -> Path | None:
@@ -152,7 +141,7 @@ def plot_adaptive_samples(records: list[dict], path: Path) -> Path | None:
                 axis.axhline(100 * record["accuracy"], linestyle="--", color="grey")
         axis.set_ylim(*percent_limits([100 * r["accuracy"] for r in members] or [0.0]))
         _finish(axis, "adaptive samples N_A", "accuracy (%)", f"adaptive PGD-{count}")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def read_records(results: Path) -> list[dict]:

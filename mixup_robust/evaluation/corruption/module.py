@@ -5,9 +5,10 @@ from rich.table import Table
 from torchmetrics import Metric
 from typing_extensions import override
 
+from mixup_robust.evaluation.data_contracts import CorruptionStreamsData, required_datamodule
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
+from mixup_robust.evaluation.names import CORRUPTION
 
-MEASURE = "corruption"
 MEAN = "mean"
 
 
@@ -63,12 +64,12 @@ class CorruptionEvaluation(MeasurementModule):
     def setup(self, stage: str) -> None:
         super().setup(stage)
         if not self.streams:
-            datamodule = self.trainer.datamodule if self._trainer is not None else None
-            if datamodule is None or not hasattr(datamodule, "streams"):
-                raise ValueError(
-                    "CorruptionEvaluation needs mixup_robust.data.CorruptionDataModule as data "
-                    "(one test DataLoader per corruption and severity)."
-                )
+            datamodule = required_datamodule(
+                self,
+                CorruptionStreamsData,
+                "CorruptionEvaluation needs mixup_robust.data.CorruptionDataModule as data "
+                "(one test DataLoader per corruption and severity).",
+            )
             self.streams = list(datamodule.streams)
             self.accuracy = StreamAccuracy(len(self.streams))
 
@@ -99,7 +100,7 @@ def corruption_records(
 
     def record(corruption: str, severity: int | str, n: int, accuracy: float) -> dict:
         return {
-            "measure": MEASURE,
+            "measure": CORRUPTION,
             "corruption": corruption,
             "severity": severity,
             "n": n,

@@ -9,7 +9,7 @@ when it exceeds a tolerance AND a one-sided exact McNemar test rejects "no diffe
 
 from dataclasses import dataclass, field
 
-from mixup_robust.evaluation.statistics import mcnemar_exact, wilson_interval
+from mixup_robust.evaluation.audit.statistics import mcnemar_exact, wilson_interval
 
 WHITE_BOX = "white-box"
 GRADIENT_FREE = "gradient-free"

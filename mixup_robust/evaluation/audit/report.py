@@ -13,9 +13,10 @@ from rich.console import Console
 from rich.table import Table
 
 from mixup_robust.attacks import Attack
-from mixup_robust.evaluation.audit_ladder import Ladder
-from mixup_robust.evaluation.audit_report import AuditSummary, Estimate
-from mixup_robust.evaluation.plots import _save
+from mixup_robust.evaluation.audit.ladder import Ladder
+from mixup_robust.evaluation.audit.summary import AuditSummary, Estimate
+from mixup_robust.evaluation.figures import save_figure
+from mixup_robust.evaluation.names import CLEAN
 
 KIND_TEXT = {
     "oblivious": "oblivious: crafted on the bare classifier (transfer)",
@@ -77,7 +78,7 @@ def draw_audit(summaries: list[AuditSummary], path: Path) -> Path:
     for axis in axes.flat[len(summaries) :]:
         axis.axis("off")
     for axis, summary in zip(axes.flat, summaries, strict=False):
-        names = ["clean"] + [spec.name for spec in summary.rungs]
+        names = [CLEAN] + [spec.name for spec in summary.rungs]
         xs = list(range(len(names)))
         own = [summary.clean, *summary.own]
         _bars(axis, xs, own)
@@ -94,7 +95,7 @@ def draw_audit(summaries: list[AuditSummary], path: Path) -> Path:
     handles, labels = axes.flat[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="lower center", ncol=3, fontsize=8)
     figure.tight_layout(rect=(0, 0.06 / rows, 1, 1))
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def _bars(axis: Axes, xs: list[int], estimates: list[Estimate]) -> None:
