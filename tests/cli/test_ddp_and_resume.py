@@ -13,6 +13,7 @@ from tests.helpers.cli import (
     fit_digits,
     last_checkpoint,
     resolved_config,
+    run_cli_for_devices,
     run_cli_subprocess,
 )
 
@@ -40,7 +41,7 @@ def test_ddp_evaluation_counts_every_sample_once(digits_checkpoint, tmp_path):
     records = {}
     for devices in (1, 2):
         output = tmp_path / f"devices{devices}"
-        run_cli_subprocess(
+        run_cli_for_devices(
             "test", "--config", config, "--trainer.default_root_dir", tmp_path / "logs",
             "--trainer.strategy", "ddp" if devices == 2 else "auto",
             "--trainer.devices", devices, "--trainer.accelerator", "cpu",
@@ -67,16 +68,17 @@ def test_ddp_fit_runs_and_writes_a_checkpoint(tmp_path):
     assert checkpoint["epoch"] == 0 and checkpoint["global_step"] > 0
 
 
-def test_resume_continues_exactly(tmp_path):
+def test_resume_continues_exactly(tmp_path, mixup_two_epochs, mixup_first_epoch):
     """2 epochs straight == 1 epoch, interrupted, then resumed from last.ckpt for the second.
 
     The interrupted run has the same config (max_epochs 2, so the cosine schedule is the same)
     and stops after one epoch's steps, as a job killed at an epoch boundary would.
     """
     steps_per_epoch = len(DigitsDataModule(batch_size=64, val_size=0.1).train_dataloader())
-    straight = fit_digits(tmp_path / "straight", "mixup", 2)
-    first_half = fit_digits(tmp_path / "halves", "mixup", 2, "--trainer.max_steps", steps_per_epoch)
+    straight = mixup_two_epochs  # fit_digits(root, "mixup", 2)
+    first_half = mixup_first_epoch  # ... 2, "--trainer.max_steps", steps_per_epoch)
     assert torch.load(first_half, weights_only=True)["epoch"] == 0
+    assert torch.load(first_half, weights_only=True)["global_step"] == steps_per_epoch
     resumed = fit_digits(tmp_path / "halves", "mixup", 2, "--ckpt_path", first_half)
     weights = [torch.load(p, weights_only=True)["state_dict"] for p in (straight, resumed)]
     assert weights[0].keys() == weights[1].keys()
