@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.helpers.ordering import longest_first
 from tests.helpers.shared_runs import (
     SharedRuns,
     mixup_epochs,
@@ -21,6 +22,10 @@ from tests.helpers.shared_runs import (
 
 # Tiny tensors run fastest on one thread; two threads on two shared cores mostly contend.
 torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    longest_first(items)  # parallel workers start the longest tests first
 
 
 @pytest.fixture(scope="session")
