@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers.cli import REPO, last_checkpoint, run_cli
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=20)
 
 
 def train_and_evaluate(method: str, tmp_path) -> dict[tuple[str, str], float]:

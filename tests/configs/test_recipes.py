@@ -132,7 +132,7 @@ def results_of(tmp_path: Path, folder: str) -> list[dict]:
     return json.loads(found[0].read_text())
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=30)
 def test_scripts_train_and_evaluate_end_to_end(tmp_path):
     data = fake_cifar_zip(tmp_path / "cifar.zip")
     brief = "--trainer.max_steps 3 --trainer.limit_val_batches 1 --data.init_args.batch_size 16"

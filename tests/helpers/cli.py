@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import itertools
 import json
 import subprocess
 import sys
@@ -28,6 +29,24 @@ def run_cli_subprocess(*args: str | Path) -> None:
     command = [sys.executable, str(REPO / "cli.py"), *map(str, args)]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def run_cli_for_devices(*args: str | Path | int) -> None:
+    """Runs `cli.py` where its strategy needs it: DDP in a subprocess, one process in this one.
+
+    For tests that compare a run on one process with the same run under DDP: the DDP run
+    needs a process of its own (it relaunches the command per rank); the one-process run does
+    not, and in this process it skips a Python start and the imports (seconds each).
+    """
+    arguments = [str(arg) for arg in args]
+    ddp = any(
+        name == "--trainer.strategy" and value.startswith("ddp")
+        for name, value in itertools.pairwise(arguments)
+    )
+    if ddp:
+        run_cli_subprocess(*arguments)
+    else:
+        run_cli(*arguments)
 
 
 def resolved_config(subcommand: str, *configs: Path | str) -> dict:

@@ -29,19 +29,19 @@ class _FakeTrainer:
 
 
 # ---------------------------------------------------------------- 6. schedule length
-def test_extending_a_finished_cosine_run_is_refused(tmp_path):
+def test_extending_a_finished_cosine_run_is_refused(tmp_path, mixup_one_epoch):
     """Also when the resume accepts another max_epochs: a cosine cannot be stretched."""
-    finished = fit_digits(tmp_path / "one", "mixup", 1)
+    finished = mixup_one_epoch  # fit_digits(root, "mixup", 1)
     with pytest.raises(ValueError, match=r"max_epochs=1.*max_epochs=2.*--trainer.max_epochs 1"):
         fit_digits(tmp_path / "two", "mixup", 2, "--ckpt_path", finished,
                    "--resume_overrides", "max_epochs")  # fmt: skip
     assert not list((tmp_path / "two").rglob("*.ckpt"))
 
 
-def test_a_run_resumes_with_the_same_length(tmp_path):
+def test_a_run_resumes_with_the_same_length(tmp_path, mixup_first_epoch):
     """The length check refuses only a different max_epochs (a resume with the same one runs)."""
     steps_per_epoch = len(DigitsDataModule(batch_size=64, val_size=0.1).train_dataloader())
-    first = fit_digits(tmp_path, "mixup", 2, "--trainer.max_steps", steps_per_epoch)
+    first = mixup_first_epoch  # fit_digits(root, "mixup", 2, "--trainer.max_steps", steps...)
     fit_digits(tmp_path, "mixup", 2, "--ckpt_path", first, "--resume_overrides", "max_steps")
     resumed = torch.load(last_checkpoint(tmp_path), weights_only=True)
     assert resumed["global_step"] == 2 * steps_per_epoch
