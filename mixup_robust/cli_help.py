@@ -34,7 +34,7 @@ options of this front end (before or after the subcommand):
   --verbose     show third-party notices, the parser's whole message and tracebacks
                 (also MIXUP_ROBUST_VERBOSE=1; MIXUP_ROBUST_TRACEBACK=1 for tracebacks only)
   --threads N   CPU threads (also MIXUP_ROBUST_THREADS=N); by default OMP_NUM_THREADS when
-                set, else min(CPUs available, 8)
+                set, else the CPUs available that other work leaves idle (1 to 8)
 
 example:
   python cli.py fit --config configs/quickstart/mixup.yaml
