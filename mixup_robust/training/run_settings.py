@@ -19,7 +19,7 @@ from rich.console import Console
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 from typing_extensions import override
 
-from mixup_robust.nets.checkpoint_file import load_checkpoint
+from mixup_robust.checkpoints.file import load_checkpoint
 from mixup_robust.training.optimization import ScheduledModule, check_schedule_length
 from mixup_robust.training.resume_check import (
     SETTINGS_KEY,
