@@ -11,7 +11,8 @@ from lightning.pytorch.cli import ReduceLROnPlateau
 
 from mixup_robust.checkpoints import load_classifier
 from mixup_robust.nets import SmallCNN
-from mixup_robust.training import ERM, ClassifierSGD, CosineSchedule, OneCycleSchedule
+from mixup_robust.run import ResumableOptimization
+from mixup_robust.training import ERM, MMDVAE, ClassifierSGD, CosineSchedule, OneCycleSchedule
 from mixup_robust.training.optimization import check_schedule_length
 from tests.helpers.cli import REPO, fit_digits, run_cli
 
@@ -117,3 +118,16 @@ def test_the_optimizer_is_set_in_one_place_only():
     with pytest.raises(SystemExit) as exit_info:
         run_cli("fit", "--config", config, "--optimizer", "torch.optim.Adam", "--print_config")
     assert exit_info.value.code not in (0, None)
+
+
+def test_every_training_module_fulfils_the_run_rooms_resume_contract():
+    """`mixup_robust.run` resumes through a Protocol; a renamed method would skip it silently."""
+    module = tiny(optimizer=partial(ClassifierSGD, lr=0.2), scheduler=CosineSchedule())
+    assert isinstance(module, ResumableOptimization)
+    assert isinstance(MMDVAE(image_shape=(1, 8, 8)), ResumableOptimization)
+    fresh = module.fresh_optimizer()
+    assert isinstance(fresh, torch.optim.SGD) and fresh.param_groups[0]["lr"] == 0.2
+    assert fresh is not module.fresh_optimizer()  # a new one each time
+    module.check_resumed_schedule({"schedule_max_epochs": 3}, 3)
+    with pytest.raises(ValueError, match=r"max_epochs=3.*max_epochs=5"):
+        module.check_resumed_schedule({"schedule_max_epochs": 3}, 5)
