@@ -25,7 +25,7 @@ from lightning.pytorch.callbacks import Callback
 
 from gpu_parts.runner import Budget, PartLog
 from mixup_robust.cli import MixupRobustCLI, trainer_defaults
-from mixup_robust.training.last_checkpoint import LastCheckpoint
+from mixup_robust.run.last_checkpoint import LastCheckpoint
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "configs" / "cifar10_fast" / "mixup.yaml"

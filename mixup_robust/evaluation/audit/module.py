@@ -12,13 +12,13 @@ from torchmetrics import Metric
 from typing_extensions import override
 
 from mixup_robust.attacks import EOTPGD, Attack, require_gradients
+from mixup_robust.checkpoints.external import ExternalClassifier
 from mixup_robust.defenses import Defense, NoDefense
 from mixup_robust.evaluation.audit.ladder import Ladder
 from mixup_robust.evaluation.audit.red_flags import RedFlagThresholds
 from mixup_robust.evaluation.audit.report import audit_markdown, draw_audit, print_audit
 from mixup_robust.evaluation.audit.summary import AuditSummary, summarize
 from mixup_robust.evaluation.binding import bind_defenses
-from mixup_robust.evaluation.external import ExternalClassifier
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.evaluation.names import check_unique_names
 from mixup_robust.evaluation.trials import defense_trial

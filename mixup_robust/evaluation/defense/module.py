@@ -10,6 +10,7 @@ from torch import nn
 from typing_extensions import override
 
 from mixup_robust.attacks import Attack, require_gradients
+from mixup_robust.checkpoints.external import ExternalClassifier
 from mixup_robust.defenses import Defense, NoDefense
 from mixup_robust.evaluation.binding import bind_defenses
 from mixup_robust.evaluation.defense.figures import draw_all
@@ -18,7 +19,6 @@ from mixup_robust.evaluation.defense.progress import AttackProgress
 from mixup_robust.evaluation.defense.scoring import DefenseScores, ScoredBatch
 from mixup_robust.evaluation.defense.sweep import ParameterSweep
 from mixup_robust.evaluation.defense.tables import print_table
-from mixup_robust.evaluation.external import ExternalClassifier
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.evaluation.names import CLEAN, check_unique_names
 from mixup_robust.evaluation.predictions import prediction_columns

@@ -10,7 +10,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 from typing_extensions import override
 
-from mixup_robust.training.last_checkpoint import LastCheckpoint
+from mixup_robust.run.last_checkpoint import LastCheckpoint
 
 
 class PreemptionCheckpoint(Callback):

@@ -6,7 +6,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 from typing_extensions import override
 
-from mixup_robust.nets.checkpoint_file import non_finite_entries
+from mixup_robust.checkpoints.file import non_finite_entries
 
 
 class NonFiniteLossError(RuntimeError):

@@ -11,17 +11,18 @@ optimizer state the checkpoint restores (`apply_optimizer_settings`), so it is r
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from rich.console import Console
+from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 from typing_extensions import override
 
-from mixup_robust.nets.checkpoint_file import load_checkpoint
-from mixup_robust.training.optimization import ScheduledModule, check_schedule_length
-from mixup_robust.training.resume_check import (
+from mixup_robust.checkpoints.file import load_checkpoint
+from mixup_robust.run.resume_check import (
     SETTINGS_KEY,
     Difference,
     check_resume,
@@ -31,6 +32,23 @@ from mixup_robust.training.resume_check import (
     settings_of_checkpoint,
     settings_of_run,
 )
+
+
+@runtime_checkable
+class ResumableOptimization(Protocol):
+    """What a resume needs of a module that builds its own optimizer and schedule.
+
+    Training's `ScheduledModule` (every training method) has it; the run room declares it
+    so that it never imports the training methods.
+    """
+
+    def fresh_optimizer(self) -> Optimizer:
+        """A new optimizer of the module's parameters, with the configured arguments."""
+        ...
+
+    def check_resumed_schedule(self, checkpoint: dict, max_epochs: int | None) -> None:
+        """Raises if the checkpoint's schedule was laid out over another `max_epochs`."""
+        ...
 
 
 class RunSettings(Callback):
@@ -75,12 +93,12 @@ class RunSettings(Callback):
 
     @override
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._new_optimizer_settings and isinstance(pl_module, ScheduledModule):
+        if self._new_optimizer_settings and isinstance(pl_module, ResumableOptimization):
             apply_optimizer_settings(trainer, pl_module)
         self._new_optimizer_settings = False
 
 
-def apply_optimizer_settings(trainer: L.Trainer, module: ScheduledModule) -> None:
+def apply_optimizer_settings(trainer: L.Trainer, module: ResumableOptimization) -> None:
     """Puts the configured optimizer arguments over those a checkpoint restored.
 
     Lightning restores the optimizer's param groups (lr, momentum, weight decay, ...) and the
@@ -90,7 +108,7 @@ def apply_optimizer_settings(trainer: L.Trainer, module: ScheduledModule) -> Non
     stands, computed from the new base rate (closed form where torch has one, a LambdaLR's
     factor, else scaled by new / old base rate).
     """
-    fresh = module.optimizer_factory(module.optimized_parameters())
+    fresh = module.fresh_optimizer()
     schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
     for optimizer in trainer.optimizers:
         news = fresh.param_groups
@@ -139,7 +157,7 @@ class Resumed:
     Attributes:
         path: the checkpoint, as given to `--ckpt_path`.
         settings: its settings (`settings_of_checkpoint`).
-        schedule: the length its schedule was laid out for (`check_schedule_length`).
+        schedule: the length its schedule was laid out for (`check_resumed_schedule`).
     """
 
     path: str
@@ -190,7 +208,8 @@ def prepare_run(
     Raises:
         ResumeMismatchError: see `check_resume`.
         ValueError: the checkpoint's learning-rate schedule was laid out over another
-            `trainer.max_epochs` (`check_schedule_length`), even when `max_epochs` is accepted.
+            `trainer.max_epochs` (`check_resumed_schedule`), even when `max_epochs` is
+            accepted.
     """
     accepted = parse_overrides(overrides)
     for callback in trainer.callbacks:
@@ -200,8 +219,8 @@ def prepare_run(
         return
     current = settings_of_run(model, data, trainer)
     found = check_resume(resumed.settings, current, accepted, resumed.path)
-    if isinstance(model, ScheduledModule):
-        check_schedule_length(model.scheduler_factory, resumed.schedule, trainer.max_epochs)
+    if isinstance(model, ResumableOptimization):
+        model.check_resumed_schedule(resumed.schedule, trainer.max_epochs)
     if found:
         _report_accepted(found, resumed.path)
 

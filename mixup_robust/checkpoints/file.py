@@ -1,12 +1,14 @@
-"""Reading a Lightning checkpoint's hyperparameters and weights, with clear errors.
+"""Reading a checkpoint file's hyperparameters and weights, with clear errors.
 
-It lives in `nets` (which imports nothing of the package) so that both `nets.vae` and the
-evaluation can use it without an import cycle.
+Plain values and tensors only (`torch.load(weights_only=True)`): no pickled object of a file
+is ever run. Every loader of `mixup_robust.checkpoints`, the resume (`mixup_robust.run`) and
+the training guard read files and check weights through these functions.
 """
 
 import pickle
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -20,6 +22,20 @@ def non_finite_entries(state_dict: dict) -> list[str]:
         and value.is_floating_point()
         and not bool(torch.isfinite(value).all())
     ]
+
+
+def check_finite_weights(state: dict[str, Any], source: str) -> None:
+    """Raises if a floating-point tensor of a state_dict holds NaN or infinity.
+
+    A diverged training run leaves such weights; every prediction of the model is then
+    meaningless, and an attack on it measures nothing.
+    """
+    bad = non_finite_entries(state)
+    if bad:
+        raise ValueError(
+            f"{source} has non-finite weights (NaN or inf) in {bad[:5]}"
+            f"{' ...' if len(bad) > 5 else ''}; the training that wrote it diverged."
+        )
 
 
 def _unreadable(file: Path, error: Exception) -> ValueError:

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from mixup_robust.evaluation.checkpoint import load_classifier
+from mixup_robust.checkpoints.classifier import load_classifier
+from mixup_robust.checkpoints.file import check_finite_weights
 from mixup_robust.nets import Normalize
-from mixup_robust.nets.checkpoint_file import non_finite_entries
 
 
 class ExternalClassifier:
@@ -136,20 +136,6 @@ class ExternalClassifier:
         state = {k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in contents.items()}
         check_finite_weights(state, str(file))
         return state
-
-
-def check_finite_weights(state: dict[str, Any], source: str) -> None:
-    """Raises if a floating-point tensor of a state_dict holds NaN or infinity.
-
-    A diverged training run leaves such weights; every prediction of the model is then
-    meaningless, and an attack on it measures nothing.
-    """
-    bad = non_finite_entries(state)
-    if bad:
-        raise ValueError(
-            f"{source} has non-finite weights (NaN or inf) in {bad[:5]}"
-            f"{' ...' if len(bad) > 5 else ''}; the training that wrote it diverged."
-        )
 
 
 def load_any_classifier(

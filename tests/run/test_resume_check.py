@@ -1,8 +1,8 @@
-"""How a resume's settings are compared with its checkpoint's (training/resume_check.py)."""
+"""How a resume's settings are compared with its checkpoint's (run/resume_check.py)."""
 
 import pytest
 
-from mixup_robust.training.resume_check import (
+from mixup_robust.run.resume_check import (
     SETTINGS_KEY,
     ResumeMismatchError,
     check_resume,

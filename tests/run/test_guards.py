@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mixup_robust.data import DigitsDataModule
-from mixup_robust.training.guards import FiniteTraining, NonFiniteLossError, NonFiniteWeightsError
+from mixup_robust.run.guards import FiniteTraining, NonFiniteLossError, NonFiniteWeightsError
 from tests.helpers.cli import fit_digits, last_checkpoint
 
 
