@@ -43,8 +43,8 @@ EVALUATION_FILES_READING_TRAINING = {"checkpoint.py"}
 # measurement. A sub-package imports the base and itself; the base imports no sub-package.
 EVALUATION = PACKAGE / "evaluation"
 EVALUATION_BASE = {
-    "binding", "checkpoint", "data_contracts", "external", "figures", "measurement", "names",
-    "predictions", "redraw", "run_files", "trials",
+    "binding", "checkpoint", "console_tables", "data_contracts", "external", "figures",
+    "measurement", "names", "predictions", "redraw", "run_files", "trials",
 }  # fmt: skip
 EVALUATION_ROOMS = {"audit", "corruption", "defense", "linearity"}
 

@@ -1,4 +1,4 @@
-"""The audit's report: rich tables, audit.png and a paste-ready audit.md."""
+"""The audit's report: audit.png and a paste-ready audit.md (the console: `verdict.py`)."""
 
 import math
 from dataclasses import asdict
@@ -9,8 +9,6 @@ import matplotlib
 matplotlib.use("Agg")  # files only
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
-from rich.console import Console
-from rich.table import Table
 
 from mixup_robust.attacks import Attack
 from mixup_robust.evaluation.audit.ladder import Ladder
@@ -46,24 +44,6 @@ def _ladder_cell(summary: AuditSummary, k: int, intervals: bool = True) -> str:
     own = summary.own[k - 1]
     own_text = f" (own {own.text(intervals)})" if own.total else ""
     return f"{100 * summary.cumulative[k].mean:.1f}{own_text}"
-
-
-def print_audit(summaries: list[AuditSummary], console: Console | None = None) -> None:
-    """The summary table (intervals, verdicts, flags) and the ladder table."""
-    console = console or Console()
-    table = Table(title="Defense audit: accuracy % [95 % Wilson CI] ± std over trials")
-    for column in SUMMARY_HEADER:
-        table.add_column(column, overflow="fold")
-    for row in _summary_rows(summaries):
-        table.add_row(*row, style="red" if row[-1] != "none" else None)
-    console.print(table)
-    ladder = Table(title="Ladder: accuracy % after each rung (own: on full-ladder samples)")
-    ladder.add_column("rung")
-    for summary in summaries:
-        ladder.add_column(summary.defense, overflow="fold")
-    for k, spec in enumerate(summaries[0].rungs, start=1):
-        ladder.add_row(spec.name, *[_ladder_cell(s, k, False) for s in summaries])
-    console.print(ladder)
 
 
 def draw_audit(summaries: list[AuditSummary], path: Path) -> Path:
