@@ -205,4 +205,4 @@ class DefenseAudit(MeasurementModule):
     @override
     def draw(self, directory: Path) -> None:
         if self.plots:
-            draw_audit(self.summaries, directory / "audit.png")
+            draw_audit(self.summaries, directory / "audit.png", model=str(self.checkpoint))

@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display is needed or wanted
 import matplotlib.pyplot as plt
 
-from mixup_robust.evaluation.figures import save_figure
+from mixup_robust.evaluation.figures import checkpoint_label, legend_below, save_figure
 from mixup_robust.evaluation.names import LOCAL_LINEARITY
 
 
@@ -22,6 +22,8 @@ def plot_local_linearity(
     results: Sequence[Path], path: Path, labels: Sequence[str] | None = None
 ) -> Path | None:
     """One line per results file (e.g. Mixup vs. VarMixup, the paper's Fig. 4).
+
+    The title names each line's checkpoint and n (test points); the legend lies below the axes.
 
     Args:
         results: results.json files of LocalLinearityEvaluation runs.
@@ -34,8 +36,8 @@ def plot_local_linearity(
     labels = list(labels) if labels is not None else [Path(r).parent.name for r in results]
     if len(labels) != len(results):
         raise ValueError(f"{len(labels)} labels for {len(results)} results files.")
-    figure, axis = plt.subplots(figsize=(5, 4))
-    drawn = False
+    figure, axis = plt.subplots(figsize=(5.5, 4.2), layout="constrained")
+    handles, names, titles = [], [], []
     for file, label in zip(results, labels, strict=True):
         records = [
             r for r in json.loads(Path(file).read_text()) if r.get("measure") == LOCAL_LINEARITY
@@ -43,14 +45,20 @@ def plot_local_linearity(
         if not records:
             continue
         points = sorted((255 * r["eps"], r["value"]) for r in records)
-        axis.plot(*zip(*points, strict=True), marker="o", label=label)
-        drawn = True
-    if not drawn:
+        handles += axis.plot(*zip(*points, strict=True), marker="o")
+        names.append(label)
+        n = max((r["n"] for r in records if "n" in r), default=None)
+        checkpoint = records[0].get("checkpoint")
+        model = checkpoint_label(str(checkpoint)) if checkpoint else "model not recorded"
+        titles.append(f"{label}: {model}, n={n if n is not None else '?'}")
+    if not handles:
         plt.close(figure)
         return None
     axis.set(xlabel="eps (x 1/255, L-inf)", ylabel="local linearity error", yscale="linear")
+    axis.margins(0.06)
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
+    legend_below(figure, handles, names)
+    figure.suptitle("\n".join(["Local linearity error", *titles]), fontsize=9)
     return save_figure(figure, Path(path))
 
 
