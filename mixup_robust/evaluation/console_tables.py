@@ -10,6 +10,7 @@ of fewer columns. Result files keep the full names; only the console shortens th
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from rich import box
 from rich.console import Console, RenderableType
@@ -66,6 +67,14 @@ class Grid:
     column_short: dict[str, str] | None = None
 
 
+class Fitted(NamedTuple):
+    """A grid laid out for the console: what to print, its key, which labels are short."""
+
+    renderables: list[RenderableType]
+    key: dict[str, str]
+    short: tuple[bool, bool]  # (row labels, column labels) shortened
+
+
 def natural_width(table: Table) -> int:
     """The width `table` takes when nothing limits it (no column squeezed)."""
     return Console(width=_UNBOUNDED).measure(table).maximum
@@ -83,12 +92,14 @@ def _table(grid: Grid, rows: list[str], columns: list[int], labels: list[str]) -
     return table
 
 
-def fit_grid(grid: Grid, width: int) -> tuple[list[RenderableType], dict[str, str]]:
+def fit_grid(grid: Grid, width: int, short: tuple[bool, bool] = (False, False)) -> Fitted:
     """The grid as renderables no wider than `width`, and the key of the short labels used.
 
     Tries, in order: full labels; short column labels; short row labels; then short column
     labels with the columns split over at most two tables of full row labels; both labels
-    short; and last, the columns split over as many tables as they need.
+    short; and last, the columns split over as many tables as they need. `short` = (rows,
+    columns) skips the layouts with whole row or column names (where another grid printed
+    with it shortened them, so that one name has one label in all of them).
     """
     row_short = grid.row_short or short_labels(grid.rows, grid.row_prefix)
     column_short = grid.column_short or short_labels(grid.columns, grid.column_prefix)
@@ -106,14 +117,19 @@ def fit_grid(grid: Grid, width: int) -> tuple[list[RenderableType], dict[str, st
     ]
     for candidate in filter(None, candidates):
         rows, labels, parts, key = candidate
+        if (short[0] and rows is grid.rows) or (short[1] and labels is grid.columns):
+            continue
         tables = [_table(grid, rows, part, labels) for part in parts]
         if all(natural_width(table) <= width for table in tables):
-            return _titled(grid.title, tables), key
+            used = (rows is not grid.rows, labels is not grid.columns)
+            return Fitted(_titled(grid.title, tables), key, used)
     splits[True] = _split(grid, short_rows, short_columns, width)
-    short = len(splits[True]) < len(splits[False])
-    rows = short_rows if short else grid.rows
-    tables = [_table(grid, rows, part, short_columns) for part in splits[short]]
-    return _titled(grid.title, tables), column_key | (row_key if short else {})
+    coded = short[0] or len(splits[True]) < len(splits[False])
+    rows = short_rows if coded else grid.rows
+    tables = [_table(grid, rows, part, short_columns) for part in splits[coded]]
+    return Fitted(
+        _titled(grid.title, tables), column_key | (row_key if coded else {}), (coded, True)
+    )
 
 
 def _titled(title: str, tables: list[Table]) -> list[RenderableType]:
@@ -179,8 +195,14 @@ def print_grids(
     console = console or Console()
     width = console.width
     merged = dict(key or {})
+    # Rows (columns) that one grid shortens are shortened in every grid whose rows (columns)
+    # have the same prefix, i.e. name the same things: one name, one label on the screen.
+    first = [(grid, fit_grid(grid, width).short) for grid in grids]
+    short_rows = {g.row_prefix for g, (rows, _) in first if rows}
+    short_columns = {g.column_prefix for g, (_, columns) in first if columns}
     for grid in grids:
-        renderables, used = fit_grid(grid, width)
+        short = (grid.row_prefix in short_rows, grid.column_prefix in short_columns)
+        renderables, used, _ = fit_grid(grid, width, short)
         for renderable in renderables:
             console.print(renderable)
         merged |= used

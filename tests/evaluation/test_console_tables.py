@@ -86,6 +86,10 @@ def test_the_defense_evaluation_tables_fit_80_columns(attacks):
     shown = " ".join(lines)
     for attack in ["clean", *attacks]:  # every attack named whole, in a header or the key
         assert attack in shown
+    body = lines[: lines.index("Key")] if key else lines
+    for full in key.values():  # a shortened name is short in every table (one label each)
+        assert not any(full in line for line in body), full
+    assert ("A3" in key) == (len(attacks) > 2)
     assert "n = 359 test points" in shown
 
 
@@ -143,7 +147,8 @@ def test_a_grid_too_wide_for_short_labels_is_split_into_parts():
     columns = [f"attack number {k}" for k in range(1, 31)]
     grid = Grid("Accuracy (%)", "defense", ["none", "MI-OL"], columns,
                 [["12.5"] * 30, ["100.0"] * 30], column_prefix="A")  # fmt: skip
-    renderables, key = fit_grid(grid, 80)
+    renderables, key, short = fit_grid(grid, 80)
+    assert short == (False, True)
     lines = _render(lambda console: [console.print(r) for r in renderables])
     _check_fits(lines)
     titles = [line for line in lines if line.startswith("Accuracy (%)")]
