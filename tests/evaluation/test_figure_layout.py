@@ -4,6 +4,10 @@ all visible and named together, and a title with the model's checkpoint and n.""
 
 import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from matplotlib.collections import PathCollection
@@ -163,6 +167,18 @@ def test_linearity_figure_legend_below_and_title(drawn, tmp_path):
     assert _check_markers_inside(figure) == 8
 
 
+def test_linearity_figure_of_a_run_is_labelled_by_its_checkpoint(drawn, tmp_path):
+    staging = tmp_path / ".staging-abc123"  # where a run draws its figures before the rename
+    staging.mkdir()
+    records = [{"measure": "local_linearity", "eps": 8 / 255, "n": 359, "value": 0.08,
+                "checkpoint": CHECKPOINT}]  # fmt: skip
+    (staging / "results.json").write_text(json.dumps(records))
+    linearity.plot_local_linearity([staging / "results.json"], staging / "ll.png")
+    (figure,) = drawn
+    assert figure.get_suptitle() == "Local linearity error\nmixup/version_0/last.ckpt, n=359"
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == ["mixup/version_0/last.ckpt"]
+
+
 def test_checkpoint_labels_and_percent_limits():
     assert base.checkpoint_label(CHECKPOINT) == "mixup/version_0/last.ckpt"
     assert base.checkpoint_label("/data/models/epoch=3.ckpt") == "data/models/epoch=3.ckpt"
@@ -172,3 +188,22 @@ def test_checkpoint_labels_and_percent_limits():
     assert base.percent_limits([98.6]) == (79.0, 101.0)  # 100 % inside too
     records = [{"defense": "none", "attack": "clean", "accuracy": 1.0}]
     assert "n=? (not recorded)" in base.records_title("x", records)
+
+
+def test_the_linearity_plot_command_draws_without_a_runpy_warning(tmp_path):
+    records = [{"measure": "local_linearity", "eps": e / 255, "n": 359, "value": 0.01 * e,
+                "checkpoint": CHECKPOINT} for e in (8, 16)]  # fmt: skip
+    (tmp_path / "results.json").write_text(json.dumps(records))
+    (tmp_path / "other.json").write_text("[]")
+    repo = Path(__file__).resolve().parents[2]
+    environ = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "mixup_robust.evaluation.linearity.plot"]
+    done = subprocess.run(
+        [*command, str(tmp_path / "results.json"), "--out", str(tmp_path / "ll.png")],
+        cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0 and "RuntimeWarning" not in done.stderr, done.stderr
+    assert (tmp_path / "ll.png").read_bytes()[:4] == b"\x89PNG" and "wrote" in done.stdout
+    empty = subprocess.run([*command, str(tmp_path / "other.json")], cwd=tmp_path, env=environ,
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert empty.returncode == 1 and "no" in empty.stderr and "local-linearity" in empty.stderr

@@ -32,31 +32,22 @@ MARKERS = ("s", "D", "^", "v", "P", "X", "o")
 # larger, hollow, around it, so that every one stays visible.
 MARKER_AREA = 60.0
 GROWTH = 90.0
-# Points closer than this share of both axes' spans (about a marker's width) count as one spot:
-# drawn concentric, with a shared label naming them all ("none = MI-PL" where they are equal
-# to the tables' 0.1 %, "none = MI-PL, MI-OL" where MI-OL only lies close).
-SAME_SPOT = 0.035
+# Points equal to the tables' precision (0.1 %) lie on one spot: they are drawn concentric, with
+# one label naming them all ("none = MI-PL"). Points that only lie close keep their own
+# markers (hollow, of different shapes, so both show).
+SPOT_DECIMALS = 1
 
 
 def _accuracy_by_cell(records: list[dict]) -> dict[tuple[str, str], float]:
     return {(r["defense"], r["attack"]): r["accuracy"] for r in records}
 
 
-def _spots(points: list[tuple[str, float, float]], spans: tuple[float, float]) -> list[list]:
-    """Groups of (defense, x, y) that lie on one spot, in the order the defenses come."""
-    groups: list[list[tuple[str, float, float]]] = []
+def _spots(points: list[tuple[str, float, float]]) -> list[list[tuple[str, float, float]]]:
+    """Groups of (defense, x, y) on one spot (equal to 0.1 %), in the order the defenses come."""
+    groups: dict[tuple[float, float], list[tuple[str, float, float]]] = defaultdict(list)
     for point in points:
-        for group in groups:
-            _, x, y = group[0]
-            if (
-                abs(point[1] - x) <= SAME_SPOT * spans[0]
-                and abs(point[2] - y) <= SAME_SPOT * spans[1]
-            ):
-                group.append(point)
-                break
-        else:
-            groups.append([point])
-    return groups
+        groups[(round(point[1], SPOT_DECIMALS), round(point[2], SPOT_DECIMALS))].append(point)
+    return list(groups.values())
 
 
 def _draw_spot(axis: Axes, group: list, styles: dict[str, tuple[str, str]], mid: float) -> None:
@@ -68,10 +59,7 @@ def _draw_spot(axis: Axes, group: list, styles: dict[str, tuple[str, str]], mid:
     if len(group) > 1:
         _, x, y = group[0]
         left = x > mid  # the label on the side with more room
-        equal: dict[tuple[float, float], list[str]] = defaultdict(list)
-        for defense, px, py in group:  # equal to the tables' 0.1 %: "none = MI-PL"
-            equal[(round(px, 1), round(py, 1))].append(defense)
-        names = ", ".join(" = ".join(members) for members in equal.values())
+        names = " = ".join(defense for defense, _, _ in group)
         axis.annotate(
             names, (x, y), xytext=(-9 if left else 9, 0),
             textcoords="offset points", ha="right" if left else "left", va="center", fontsize=7,
@@ -91,9 +79,9 @@ def plot_tradeoff(records: list[dict], path: Path) -> Path | None:
     """Clean against robust accuracy, one panel per attack (the MI paper's Figure 3b).
 
     Swept defenses are drawn as lines through their values; other defenses as hollow points,
-    each with its marker and colour in every panel. Defenses on one spot are drawn concentric
-    and labelled together ("none = MI-PL"). One legend below the panels; the title names the
-    model's checkpoint and n.
+    each with its marker and colour in every panel. Defenses on one spot (equal to 0.1 %) are
+    drawn concentric and labelled together ("none = MI-PL"). One legend below the panels;
+    the title names the model's checkpoint and n.
     """
     attacks = list(dict.fromkeys(r["attack"] for r in records if r["attack"] != CLEAN))
     if not attacks:
@@ -130,7 +118,7 @@ def plot_tradeoff(records: list[dict], path: Path) -> Path | None:
         ]  # fmt: skip
         xlim = percent_limits(xs_all + [x for _, x, _ in points] or [0.0, 100.0])
         ylim = percent_limits(ys_all + [y for _, _, y in points] or [0.0, 100.0])
-        for group in _spots(points, (xlim[1] - xlim[0], ylim[1] - ylim[0])):
+        for group in _spots(points):
             _draw_spot(axis, group, styles, (xlim[0] + xlim[1]) / 2)
         axis.set(xlim=xlim, ylim=ylim, xlabel="clean accuracy (%)",
                  ylabel=f"accuracy under {attack} (%)", title=attack)  # fmt: skip
