@@ -43,8 +43,8 @@ ALLOWED = {
 # measurement. A sub-package imports the base and itself; the base imports no sub-package.
 EVALUATION = PACKAGE / "evaluation"
 EVALUATION_BASE = {
-    "binding", "data_contracts", "figures", "measurement", "names", "predictions", "redraw",
-    "run_files", "trials",
+    "binding", "console_tables", "data_contracts", "figures", "measurement", "names",
+    "predictions", "redraw", "run_files", "trials",
 }  # fmt: skip
 EVALUATION_ROOMS = {"audit", "corruption", "defense", "linearity"}
 

@@ -16,8 +16,9 @@ from mixup_robust.checkpoints.external import ExternalClassifier
 from mixup_robust.defenses import Defense, NoDefense
 from mixup_robust.evaluation.audit.ladder import Ladder
 from mixup_robust.evaluation.audit.red_flags import RedFlagThresholds
-from mixup_robust.evaluation.audit.report import audit_markdown, draw_audit, print_audit
+from mixup_robust.evaluation.audit.report import audit_markdown, draw_audit
 from mixup_robust.evaluation.audit.summary import AuditSummary, summarize
+from mixup_robust.evaluation.audit.verdict import print_audit
 from mixup_robust.evaluation.binding import bind_defenses
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.evaluation.names import check_unique_names
@@ -192,7 +193,7 @@ class DefenseAudit(MeasurementModule):
 
     @override
     def show(self, records: list[dict]) -> None:
-        print_audit(self.summaries)
+        print_audit(self.summaries, report=self.results_dir / "audit.md")
 
     def write_extra(self, directory: Path) -> None:
         """audit.md, the paste-ready report, beside the results."""
@@ -204,4 +205,4 @@ class DefenseAudit(MeasurementModule):
     @override
     def draw(self, directory: Path) -> None:
         if self.plots:
-            draw_audit(self.summaries, directory / "audit.png")
+            draw_audit(self.summaries, directory / "audit.png", model=str(self.checkpoint))
