@@ -43,7 +43,7 @@ ALLOWED = {
 # measurement. A sub-package imports the base and itself; the base imports no sub-package.
 EVALUATION = PACKAGE / "evaluation"
 EVALUATION_BASE = {
-    "binding", "console_tables", "data_contracts", "figures", "measurement", "names",
+    "binding", "console_tables", "data_contracts", "figures", "intervals", "measurement", "names",
     "predictions", "redraw", "run_files", "trials",
 }  # fmt: skip
 EVALUATION_ROOMS = {"audit", "corruption", "defense", "linearity"}

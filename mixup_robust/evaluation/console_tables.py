@@ -19,8 +19,8 @@ from rich.text import Text
 
 # Labels of at most this many characters stay as they are ("clean", "PGD-10", "MI-OL").
 KEEP = 7
-# Cells that are numbers ("98.6", "1.0 ± 1.4", "-") are right-justified; text is left.
-_NUMBER = re.compile(r"^(-|[-+]?[\d.]+( ± [\d.]+)?%?)$")
+# Cells that are numbers ("98.6", "1.0 ± 1.4", "98.6 [97.2, 99.4]", "-") are right-justified.
+_NUMBER = re.compile(r"^(-|[-+]?[\d.]+( ± [\d.]+| \[[\d.]+, [\d.]+\])?%?)$")
 # A measurement's worth of room: rich measures tables on a console this wide.
 _UNBOUNDED = 10_000
 

@@ -239,7 +239,7 @@ class DefenseEvaluation(MeasurementModule):
 
     @override
     def show(self, records: list[dict]) -> None:
-        print_table(records)
+        print_table(records, paired_detection=self.hparams.detection_on == "all")
 
     def write_extra(self, directory: Path) -> None:
         """trials.csv with every trial's records, when there are several trials."""
