@@ -26,8 +26,9 @@ main configs:
   configs/quickstart/   the digits on a CPU in minutes: mixup.yaml, erm.yaml, evaluate.yaml
                         (`bash scripts/quickstart.sh` trains and evaluates both models)
   configs/cifar10/      the papers' CIFAR-10 training runs (erm, mixup, at, trades, iat, ...)
-  configs/eval/         evaluations and audits of a checkpoint: cifar10_mixup_inference.yaml,
-                        the MI paper's tables and figures, audit.yaml
+  configs/eval/         evaluations and audits of a checkpoint (give it with
+                        --model.init_args.checkpoint): cifar10_mixup_inference.yaml,
+                        the MI paper's tables and figures, cifar10_audit.yaml
   configs/data/         data blocks (CIFAR-100, SVHN, Tiny ImageNet, a JPEG zip) to combine
 
 options of this front end (before or after the subcommand):

@@ -55,12 +55,17 @@ def resolved_config(subcommand: str, *configs: Path | str) -> dict:
     Includes (`config: ../data/x.yaml`) are followed and defaults filled in, so a test can read
     a shipped config's data block, or change it and write it back as a self-contained file.
     """
-    arguments: list[str | Path] = [subcommand]
+    arguments: list[str | Path] = []
     for config in configs:
         arguments += ["--config", config]
+    return resolved_command(subcommand, *arguments)
+
+
+def resolved_command(subcommand: str, *arguments: str | Path) -> dict:
+    """The whole config that `cli.py <subcommand> <arguments>` runs (`--print_config`)."""
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed), pytest.raises(SystemExit) as exit_info:
-        run_cli(*arguments, "--print_config")
+        run_cli(subcommand, *arguments, "--print_config")
     assert exit_info.value.code in (0, None), printed.getvalue()
     return yaml.safe_load(printed.getvalue())
 

@@ -11,7 +11,7 @@ DEFENSES = [
     "none", "MI-PL", "MI-OL", "MI-Combined", "Gaussian noise 0.1", "Rotation 30",
     "Xie et al. 2018", "Guo et al. 2018",
 ]  # fmt: skip
-# The rungs of configs/eval/audit.yaml (CIFAR-10), the longest ladder shipped.
+# The rungs of configs/eval/cifar10_audit.yaml (CIFAR-10), the longest ladder shipped.
 CIFAR_RUNGS = [
     "PGD-10", "PGD-100 transfer",
     *[f"EOT-PGD-{steps} (N_A={n})" for steps in (10, 50, 200) for n in (1, 10, 30)],

@@ -1,6 +1,6 @@
 """DefenseAudit: the strongest attack on each defense, per-sample worst case, error bars, flags.
 
-`python cli.py test --config configs/eval/audit.yaml` (CIFAR-10) or
+`python cli.py test --config configs/eval/cifar10_audit.yaml` (CIFAR-10) or
 `configs/quickstart/audit.yaml` (digits). See docs/audit.md.
 """
 
