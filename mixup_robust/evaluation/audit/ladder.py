@@ -17,10 +17,7 @@ from mixup_robust.attacks import EOTPGD, Attack
 from mixup_robust.defenses import Defense
 from mixup_robust.evaluation.audit.red_flags import GRADIENT_FREE, OBLIVIOUS, WHITE_BOX, RungSpec
 from mixup_robust.evaluation.trials import attack_keys
-from mixup_robust.seeding import seeded_torch_rng
-
-# Key of the random starts of the eps = 1 probe, apart from the rungs' keys 1..K.
-_UNBOUNDED_KEY = 0
+from mixup_robust.seeding import Part, seeded_torch_rng
 
 
 def rung_spec(attack: Attack) -> RungSpec:
@@ -128,7 +125,7 @@ class Ladder:
                 correct[d, k, rows] = right.cpu()
                 attacked[d, k - 1] = rows.sum()
                 standing[d, rows] &= right.cpu()
-        probe_keys = (seed, *attack_keys(trial, _UNBOUNDED_KEY, first))
+        probe_keys = (seed, *attack_keys(trial, Part.UNBOUNDED_PROBE, first))
         outcomes = []
         for d, defense in enumerate(defenses):
             counts = self._counts(correct[d], standing[d], full, attacked[d], loss[d])

@@ -23,9 +23,7 @@ from mixup_robust.evaluation.binding import bind_defenses
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.evaluation.names import check_unique_names
 from mixup_robust.evaluation.trials import defense_trial
-from mixup_robust.seeding import keyed_uniform
-
-_FULL_LADDER_STREAM = 0xF011
+from mixup_robust.seeding import Stream, keyed_uniform
 
 
 def default_unbounded_probe() -> Attack:
@@ -153,7 +151,7 @@ class DefenseAudit(MeasurementModule):
         images, labels, sample_index = batch
         check_images(images)
         require_gradients("DefenseAudit")
-        full = keyed_uniform(self.seed, sample_index, _FULL_LADDER_STREAM)
+        full = keyed_uniform(self.seed, sample_index, Stream.FULL_LADDER)
         full = full < self.full_ladder_fraction
         none_robust = None
         for trial in range(self.trials):
