@@ -1,4 +1,4 @@
-"""Progress of a long evaluation: per attack within each batch, with the time left."""
+"""Progress of a long evaluation: per step within each batch, with the time left."""
 
 import time
 from datetime import timedelta
@@ -9,13 +9,14 @@ from rich.console import Console
 
 
 class AttackProgress:
-    """One step per (batch, attack[, defense]) unit of the test loop, with the time left.
+    """One step per (batch, trial, attack or rung[, defense]) unit of work, with the time left.
 
-    Lightning's own bar advances once per test batch, and one batch of AutoAttack can take
-    an hour. With the rich progress bar this adds a task to it (its columns show elapsed and
-    remaining time) that names the attack running now; without a terminal (a cluster job's
-    log) or without the bar, it prints one line per finished batch with the time left. Rank
-    0 only.
+    Lightning's own bar advances once per test batch, and one batch of AutoAttack (or the
+    whole audit, which runs as one batch) can take an hour. With the rich progress bar this
+    adds a task to it (its columns show elapsed and remaining time) that names the step
+    running now; without a terminal (a cluster job's log) or without the bar, it prints one
+    line per finished step with the time left. Steps that a resumed run skips (finished
+    before) leave the total and the estimate. Rank 0 only.
     """
 
     def __init__(self) -> None:
@@ -41,26 +42,29 @@ class AttackProgress:
         if progress is None or not console.is_terminal:
             self.console = console
 
+    def skip(self, steps: int) -> None:
+        """Takes `steps` finished by an earlier run (resumed) out of the total."""
+        self.total -= steps
+        if self.bar is not None:
+            self.bar.update(self.task, total=self.total)
+
     def advance(self, description: str) -> None:
-        """Counts one unit done; `description` names the next (e.g. 'PGD-10 on MI-OL')."""
+        """Counts one step done; `description` names it (e.g. 'PGD-10 on MI-OL')."""
         self.done += 1
         if self.bar is not None:
             self.bar.update(self.task, advance=1, description=description)
-
-    def end_batch(self, batch_idx: int) -> None:
-        """Prints the batch's line (only without a live bar in a terminal)."""
-        if self.console is None or not self.done:
-            return
-        elapsed = time.monotonic() - self.started
-        left = elapsed / self.done * (self.total - self.done)
-        self.console.print(
-            f"evaluation: batch {batch_idx + 1}, {self.done}/{self.total} attack steps, "
-            f"elapsed {timedelta(seconds=round(elapsed))}, "
-            f"about {timedelta(seconds=round(left))} left"
-        )
+        if self.console is not None:
+            elapsed = time.monotonic() - self.started
+            left = elapsed / self.done * max(self.total - self.done, 0)
+            self.console.print(
+                f"evaluation: {self.done}/{self.total} steps, {description} done, "
+                f"elapsed {timedelta(seconds=round(elapsed))}, "
+                f"about {timedelta(seconds=round(left))} left",
+                highlight=False,
+            )
 
     def stop(self) -> None:
-        """Hides the attack task in the rich bar and stops updating it (end of the test loop)."""
+        """Hides the task in the rich bar and stops updating it (end of the test loop)."""
         if self.bar is not None and self.task is not None:
             self.bar.update(self.task, visible=False)
         self.bar = self.task = None
