@@ -1,5 +1,6 @@
 """The local-linearity measurement (VarMixup paper, Fig. 4) as a LightningModule."""
 
+import time
 from pathlib import Path
 
 import torch
@@ -14,9 +15,11 @@ from mixup_robust.evaluation.linearity.figures import plot_local_linearity
 from mixup_robust.evaluation.linearity.local_linearity import local_linearity_error
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.evaluation.names import LOCAL_LINEARITY
+from mixup_robust.evaluation.store import SAMPLE_FIELDS, sample_rows
 from mixup_robust.seeding import keyed_uniform
 
 _START_STREAM = 71  # separates the random starts from other keyed draws
+_VALUE, _ATTACK = SAMPLE_FIELDS.index("value"), SAMPLE_FIELDS.index("attack")
 
 
 class LocalLinearityEvaluation(MeasurementModule):
@@ -71,6 +74,10 @@ class LocalLinearityEvaluation(MeasurementModule):
         images, labels, sample_index = batch
         check_images(images)
         require_gradients("LocalLinearityEvaluation")
+        unit = f"batch {batch_idx} (sample {int(sample_index[0])})"
+        if self.unit_done(unit):
+            return
+        started, rows = time.perf_counter(), []
         for number, eps in enumerate(self.eps):
             errors = local_linearity_error(
                 self.classifier,
@@ -81,8 +88,23 @@ class LocalLinearityEvaluation(MeasurementModule):
                 step_size=self.relative_step_size * eps,
                 start=self._start(images, sample_index, number),
             )
-            self.sums[number].update(errors.double().sum())
-            self.counts[number].update(torch.tensor(float(len(errors)), dtype=torch.float64))
+            rows += sample_rows(
+                len(labels), slot=list(range(len(labels))), sample=sample_index, trial=0,
+                defense="none", attack=f"eps {number}", label=labels, value=errors,
+            )  # fmt: skip
+        self.commit_unit(unit, batch_idx, 0, rows, started=started)
+
+    def _replay(self) -> None:
+        """Adds every stored batch's errors to the sums, per eps, in the run's order."""
+        for unit in self.finished_units():
+            rows = self.unit_rows(unit.name)
+            for number in range(len(self.eps)):
+                attack = f"eps {number}"
+                errors = torch.tensor(
+                    [row[_VALUE] for row in rows if row[_ATTACK] == attack], dtype=torch.float32
+                )
+                self.sums[number].update(errors.double().sum())
+                self.counts[number].update(torch.tensor(float(len(errors)), dtype=torch.float64))
 
     def _start(self, images: torch.Tensor, sample_index: torch.Tensor, number: int) -> torch.Tensor:
         """Random-start draws in [-1, 1], keyed on (seed, sample, eps number, element)."""
@@ -94,6 +116,7 @@ class LocalLinearityEvaluation(MeasurementModule):
 
     @override
     def on_test_epoch_end(self) -> None:
+        self._replay()
         self.results = self._records()
         for metric in [*self.sums, *self.counts]:
             metric.reset()
