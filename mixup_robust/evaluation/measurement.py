@@ -61,6 +61,9 @@ class MeasurementModule(L.LightningModule):
         seed: seed of the measurement's random draws; None follows the run's seed.
     """
 
+    # False: finished units are kept in memory only, no store file (the benchmark's baseline).
+    use_store: bool = True
+
     def __init__(
         self,
         checkpoint: str | ExternalClassifier,
@@ -79,7 +82,6 @@ class MeasurementModule(L.LightningModule):
         self.results: list[dict] = []
         self._run_dirs: tuple[Path, bool] = (Path(output_dir or "."), True)
         self._outputs_checked = False
-        self.use_store = True  # False: units are kept in memory only (benchmarks)
         self.unit_store: UnitStore = UnitStore()
         self.stop_signals = StopSignals()
         self._lock: RunLock | None = None
@@ -130,7 +132,7 @@ class MeasurementModule(L.LightningModule):
         self.unit_store = SampleStore(path, meta)
         if resumed and trainer.is_global_zero:
             done = len(self.unit_store.units())
-            Console(stderr=True).print(
+            Console(stderr=True, soft_wrap=True).print(
                 f"resuming the unfinished run in {self.results_dir}: {done} finished units "
                 "of this rank are kept and skipped.",
                 highlight=False,
@@ -278,7 +280,7 @@ class MeasurementModule(L.LightningModule):
         try:
             self.draw(self.results_dir)
         except Exception as error:  # a figure is never worth the results
-            Console(stderr=True).print(
+            Console(stderr=True, soft_wrap=True).print(
                 f"[bold yellow]warning:[/] a figure could not be written into "
                 f"{self.results_dir} ({type(error).__name__}: {error}). The results are "
                 "complete; redraw the figures from results.json later.",

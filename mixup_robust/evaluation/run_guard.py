@@ -68,7 +68,7 @@ class RunLock:
             holder = {}
         pid, host = holder.get("pid"), holder.get("host")
         if host == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
-            Console(stderr=True).print(
+            Console(stderr=True, soft_wrap=True).print(
                 f"{self.path.parent}: taking over the lock of process {pid} on {host}, which "
                 "is no longer running (a killed run).",
                 highlight=False,
@@ -130,7 +130,7 @@ def remove_leftover_staging(directory: Path) -> None:
     for folder in sorted(directory.glob(f"{STAGING_PREFIX}*")):
         if folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)
-            Console(stderr=True).print(
+            Console(stderr=True, soft_wrap=True).print(
                 f"removed {folder}, the unfinished final writes of a killed run (its results "
                 "are rebuilt from the store).",
                 highlight=False,

@@ -79,7 +79,7 @@ class StopSignals:
         if trainer.is_global_zero:
             command = shlex.join(["python", *sys.argv]) if sys.argv else "the same command"
             what = "SLURM's warning signal" if self.pending is not None else "SIGTERM"
-            Console(stderr=True).print(
+            Console(stderr=True, soft_wrap=True).print(
                 f"[bold red]Stopped by {what}[/]: every finished unit of the evaluation is "
                 f"kept in the store in {directory}. "
                 + ("SLURM requeues the job, which resumes it. " if requeued else "")
@@ -98,7 +98,7 @@ def requeue_slurm_job() -> None:
         job = os.environ["SLURM_JOB_ID"]
     done = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
     if done.returncode != 0:
-        Console(stderr=True).print(
+        Console(stderr=True, soft_wrap=True).print(
             f"scontrol requeue {job} failed ({done.stderr.strip()}); resubmit the job to resume.",
             highlight=False,
         )
