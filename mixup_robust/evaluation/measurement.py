@@ -22,22 +22,17 @@ from mixup_robust.evaluation.run_files import (
     staged_run_files,
     write_results,
 )
-from mixup_robust.evaluation.run_guard import RunGuard, RunLock, prepare_run_directory
+from mixup_robust.evaluation.run_guard import RunGuard, RunLock
+from mixup_robust.evaluation.run_store import merge_when_complete, open_run_store
 from mixup_robust.evaluation.stop_signals import StopSignals
-from mixup_robust.evaluation.store import (
-    SampleStore,
-    Unit,
-    UnitStore,
-    flat_config,
-    store_name,
-)
+from mixup_robust.evaluation.store import Unit, UnitStore, flat_config, parse_shard
 from mixup_robust.precision import refuse_reduced_precision
 from mixup_robust.seeding import resolve_seed
 
 # Settings that do not change a measurement's numbers: a resume may differ in them.
 RESUME_EXEMPT = (
     "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.callbacks",
-    "trainer.logger", "trainer.log_every_n_steps", "verbose",
+    "trainer.logger", "trainer.log_every_n_steps", "verbose", "model.init_args.shard",
 )  # fmt: skip
 
 
@@ -59,6 +54,10 @@ class MeasurementModule(L.LightningModule):
         image_shape: (C, H, W) of the data (linked; checked against the checkpoint).
         output_dir: where results go; default: the run's log directory.
         seed: seed of the measurement's random draws; None follows the run's seed.
+        shard: `i/n` computes only every n-th test batch, from the i-th on (1-based), into
+            its own store file, so n jobs (a SLURM array) share one evaluation; the last
+            shard to finish writes the results of all. None: every batch (and any shard files
+            in the directory count as finished work: rerunning without `shard` merges them).
     """
 
     # False: finished units are kept in memory only, no store file (the benchmark's baseline).
@@ -71,8 +70,10 @@ class MeasurementModule(L.LightningModule):
         image_shape: tuple[int, int, int] | None = None,
         output_dir: str | None = None,
         seed: int | None = None,
+        shard: str | None = None,
     ) -> None:
         super().__init__()
+        self.shard = parse_shard(shard)
         self.checkpoint = checkpoint
         self.expected = {"num_classes": num_classes, "image_shape": image_shape}
         self.output_dir = output_dir
@@ -85,6 +86,7 @@ class MeasurementModule(L.LightningModule):
         self.unit_store: UnitStore = UnitStore()
         self.stop_signals = StopSignals()
         self._lock: RunLock | None = None
+        self._merge_lock: RunLock | None = None
 
     @override
     def setup(self, stage: str) -> None:
@@ -108,35 +110,29 @@ class MeasurementModule(L.LightningModule):
 
     def _open_run(self) -> None:
         """Checks and locks the run directory (rank 0), then opens this rank's store."""
-        trainer = self.trainer
         config = json.loads(json.dumps(self._store_config(), default=str))
-        failure: BaseException | None = None
-        resumed = 0
-        if trainer.is_global_zero:
-            try:
-                self._lock, stores = prepare_run_directory(
-                    self.results_dir, config, self._config_is_ours
-                )
-                resumed = len(stores)
-            except OSError as error:
-                failure = error
-        failure = trainer.strategy.broadcast(failure)
-        if failure is not None:
-            raise failure
-        if not self.use_store:
-            self.unit_store = UnitStore()
-            return
-        meta = {"config": json.dumps(config), "measure": type(self).__name__,
-                "world_size": str(trainer.world_size)}  # fmt: skip
-        path = self.results_dir / store_name(trainer.global_rank)
-        self.unit_store = SampleStore(path, meta)
-        if resumed and trainer.is_global_zero:
-            done = len(self.unit_store.units())
-            Console(stderr=True, soft_wrap=True).print(
-                f"resuming the unfinished run in {self.results_dir}: {done} finished units "
-                "of this rank are kept and skipped.",
-                highlight=False,
-            )
+        self.unit_store, self._lock = open_run_store(
+            self.trainer, self.results_dir, config, self._config_is_ours, self.shard,
+            self.use_store, type(self).__name__,
+        )  # fmt: skip
+
+    def in_shard(self, batch_idx: int) -> bool:
+        """Whether test batch `batch_idx` is this run's (always, without `shard`)."""
+        return self.shard is None or batch_idx % self.shard[1] == self.shard[0] - 1
+
+    def ready_to_report(self) -> bool:
+        """Marks this rank's store complete; whether the results of the whole run can be written.
+
+        Without shards: yes. A shard: only when every shard is complete; it then reads their
+        files as finished work (see `evaluation.run_store.merge_when_complete`).
+        """
+        merged, lock = merge_when_complete(
+            self.trainer, self.results_dir, self.unit_store, self.shard
+        )
+        if merged is None:
+            return False
+        self.unit_store, self._merge_lock = merged, lock
+        return True
 
     def _store_config(self) -> dict[str, object]:
         """The settings a resume must share: the CLI's resolved config, less RESUME_EXEMPT.
@@ -151,9 +147,10 @@ class MeasurementModule(L.LightningModule):
     def close_run(self) -> None:
         """Closes this rank's store and releases the run directory's lock."""
         self.unit_store.close()
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        for lock in (self._lock, self._merge_lock):
+            if lock is not None:
+                lock.release()
+        self._lock = self._merge_lock = None
 
     # ------------------------------------------------------------------ units of work
     def unit_done(self, name: str) -> bool:

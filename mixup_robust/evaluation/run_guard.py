@@ -36,10 +36,12 @@ class RunLock:
 
     Args:
         directory: the run directory (it must exist).
+        name: the lock file's name; a shard locks its own (`run-shard2of8.lock`), so the
+            shards of an array job share the directory.
     """
 
-    def __init__(self, directory: Path) -> None:
-        self.path = directory / LOCK_FILE
+    def __init__(self, directory: Path, name: str = LOCK_FILE) -> None:
+        self.path = directory / name
         self.held = False
 
     def acquire(self) -> None:
@@ -166,8 +168,16 @@ def resumable_stores(directory: Path, config: dict[str, object]) -> list[Path]:
     return stores
 
 
+def lock_name(shard: tuple[int, int] | None) -> str:
+    """`run.lock`, or a shard's own `run-shard2of8.lock`."""
+    return LOCK_FILE if shard is None else f"run-shard{shard[0]}of{shard[1]}.lock"
+
+
 def prepare_run_directory(
-    directory: Path, config: dict[str, object], config_is_ours: bool
+    directory: Path,
+    config: dict[str, object],
+    config_is_ours: bool,
+    shard: tuple[int, int] | None = None,
 ) -> tuple[RunLock, list[Path]]:
     """Checks, locks and tidies the run directory before compute; returns the lock and stores.
 
@@ -176,9 +186,10 @@ def prepare_run_directory(
         config: this run's flat config (compared with an unfinished run's).
         config_is_ours: whether a config.yaml there would be another run's (see
             `run_files_in`).
+        shard: this run's shard (i, n), or None.
     """
     check_writable(directory)
-    lock = RunLock(directory)
+    lock = RunLock(directory, lock_name(shard))
     lock.acquire()
     try:
         stores = resumable_stores(directory, config)

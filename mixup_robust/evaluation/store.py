@@ -164,9 +164,59 @@ class SampleStore(UnitStore):
         query = f"SELECT {fields} FROM samples WHERE unit = ? ORDER BY rowid"
         return self.connection.execute(query, (name,)).fetchall()
 
+    def mark_complete(self) -> None:
+        """Records that this file's test loop finished (every unit of its rank and shard)."""
+        self.connection.execute("INSERT OR REPLACE INTO meta VALUES ('complete', '1')")
+
     def close(self) -> None:
         """Closes the file."""
         self.connection.close()
+
+
+class MergedStore(UnitStore):
+    """This run's own store, plus other files of the run read as finished work (read only).
+
+    A merge of shards (or a run that finishes what shards left) sees every unit of every
+    file; new units go into its own file. A unit in several files (shards of different
+    splits) counts once.
+
+    Args:
+        own: the store this process writes.
+        others: the other store files of the same rank.
+    """
+
+    def __init__(self, own: UnitStore, others: list[Path]) -> None:
+        super().__init__()
+        self.own = own
+        self.others = [SampleStore(path) for path in others]
+
+    def _holder(self, name: str) -> UnitStore | None:
+        return next((s for s in [self.own, *self.others] if s.done(name)), None)
+
+    def done(self, name: str) -> bool:
+        """Whether any of the files holds the unit."""
+        return self._holder(name) is not None
+
+    def commit(self, unit: Unit, rows: Sequence[tuple]) -> None:
+        """Commits to this run's own file."""
+        self.own.commit(unit, rows)
+
+    def units(self) -> list[Unit]:
+        """Every unit of every file, once each, by batch, then part."""
+        units = {unit.name: unit for s in reversed([self.own, *self.others]) for unit in s.units()}
+        return sorted(units.values(), key=lambda unit: (unit.batch, unit.part))
+
+    def rows(self, name: str) -> list[tuple]:
+        """The unit's rows, from the file that holds it."""
+        holder = self._holder(name)
+        if holder is None:
+            raise KeyError(f"no stored unit {name!r}")
+        return holder.rows(name)
+
+    def close(self) -> None:
+        """Closes every file."""
+        for store in [self.own, *self.others]:
+            store.close()
 
 
 def read_meta(path: Path) -> dict[str, str]:
@@ -176,6 +226,28 @@ def read_meta(path: Path) -> dict[str, str]:
         return dict(connection.execute("SELECT key, value FROM meta"))
     finally:
         connection.close()
+
+
+def parse_shard(shard: str | None) -> tuple[int, int] | None:
+    """`"2/8"` as (2, 8): the second of eight shards; None stays None.
+
+    Raises:
+        ValueError: not `i/n` with 1 <= i <= n.
+    """
+    if shard is None:
+        return None
+    parts = shard.split("/")
+    if len(parts) != 2 or not all(part.strip().isdigit() for part in parts):
+        raise ValueError(f"shard={shard!r}; write it as i/n, e.g. '2/8' (the 2nd of 8 shards).")
+    index, count = int(parts[0]), int(parts[1])
+    if not 1 <= index <= count:
+        raise ValueError(f"shard={shard!r}; i of i/n must lie in 1..n.")
+    return index, count
+
+
+def is_complete(path: Path) -> bool:
+    """Whether the store file exists and its test loop finished (`mark_complete`)."""
+    return path.is_file() and read_meta(path).get("complete") == "1"
 
 
 def store_name(rank: int, shard: tuple[int, int] | None = None) -> str:

@@ -16,33 +16,17 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from mixup_robust.evaluation.measurement import MeasurementModule
 from mixup_robust.evaluation.run_guard import LOCK_FILE
-from tests.helpers.cli import CONF, resolved_config, run_cli
+from tests.helpers.evaluations import evaluate, evaluation_config
 from tests.helpers.kills import counted_work
 
 
 @pytest.fixture
 def config(digits_checkpoint, tmp_path) -> Path:
-    """tests/conf/evaluate.yaml with PGD-10 only, 2 trials, on 40 test points in batches of 20."""
-    resolved = resolved_config("test", CONF / "evaluate.yaml")
-    config = {key: resolved[key] for key in ("seed_everything", "trainer", "model", "data")}
-    config["trainer"]["enable_progress_bar"] = False
-    init_args = config["model"]["init_args"]
-    init_args.update(checkpoint=str(digits_checkpoint), trials=2)
-    init_args["attacks"] = init_args["attacks"][:1]
-    config["data"]["init_args"].update(test_subset_size=40, eval_batch_size=20)
-    path = tmp_path / "evaluate.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def evaluate(config: Path, output: Path, *extra: str | Path | int) -> list[dict]:
-    run_cli("test", "--config", config, "--model.init_args.output_dir", output,
-            "--trainer.default_root_dir", output.parent / "logs", *extra)  # fmt: skip
-    return json.loads((output / "results.json").read_text())
+    """PGD-10 only, 2 trials, on 40 test points in batches of 20."""
+    return evaluation_config(tmp_path, digits_checkpoint, 40, trials=2)
 
 
 def test_the_store_holds_every_sample_once_and_switching_it_off_changes_nothing(

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers.cli import CONF, resolved_config, run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.evaluations import evaluation_config
 from tests.helpers.kills import counted_work, run_killed
 
 pytestmark = pytest.mark.slow
@@ -28,19 +29,6 @@ ROWS = (
     "SELECT unit, slot, sample, trial, defense, attack, label, correct, prediction, confidence, "
     "detection, bare_correct, value FROM samples ORDER BY unit, defense, attack, slot"
 )
-
-
-def evaluation_config(tmp_path: Path, checkpoint: Path, subset: int, **init_args) -> Path:
-    """tests/conf/evaluate.yaml with PGD-10 only on `subset` test points in batches of 20."""
-    resolved = resolved_config("test", CONF / "evaluate.yaml")
-    config = {key: resolved[key] for key in ("seed_everything", "trainer", "model", "data")}
-    config["trainer"]["enable_progress_bar"] = False
-    config["model"]["init_args"].update(checkpoint=str(checkpoint), **init_args)
-    config["model"]["init_args"]["attacks"] = config["model"]["init_args"]["attacks"][:1]
-    config["data"]["init_args"].update(test_subset_size=subset, eval_batch_size=20)
-    path = tmp_path / "evaluate.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def audit_config(tmp_path: Path, checkpoint: Path) -> Path:

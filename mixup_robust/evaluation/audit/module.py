@@ -73,6 +73,7 @@ class DefenseAudit(MeasurementModule):
         output_dir: where results go; default: the run's log directory.
         seed: seed of the draws (None: the run's seed); trial 0 uses it as a
             DefenseEvaluation does, trial t > 0 derives its seeds from (seed, t).
+        shard: `i/n`: only every n-th test batch from the i-th on (docs/evaluation-store.md).
     """
 
     def __init__(
@@ -90,8 +91,9 @@ class DefenseAudit(MeasurementModule):
         image_shape: tuple[int, int, int] | None = None,
         output_dir: str | None = None,
         seed: int | None = None,
+        shard: str | None = None,
     ) -> None:
-        super().__init__(checkpoint, num_classes, image_shape, output_dir, seed)
+        super().__init__(checkpoint, num_classes, image_shape, output_dir, seed, shard)
         if not 0 <= full_ladder_fraction <= 1:
             raise ValueError(f"full_ladder_fraction={full_ladder_fraction} must lie in [0, 1].")
         if trials < 1:
@@ -131,12 +133,16 @@ class DefenseAudit(MeasurementModule):
             2 + len(self.ladder.rungs) * sum(t < self.trials_of(d) for d in self.defenses)
             for t in range(self.trials)
         )
+        self._steps_per_batch = steps
         self.progress.start(self.trainer, steps)
 
     @override
     def test_step(self, batch: tuple, batch_idx: int) -> None:
         images, labels, sample_index = batch
         check_images(images)
+        if not self.in_shard(batch_idx):  # another shard's batch
+            self.progress.skip(self._steps_per_batch)
+            return
         require_gradients("DefenseAudit")
         full = keyed_uniform(self.seed, sample_index, _FULL_LADDER_STREAM)
         full = (full < self.full_ladder_fraction).cpu()
@@ -248,6 +254,8 @@ class DefenseAudit(MeasurementModule):
     @override
     def on_test_epoch_end(self) -> None:
         self.progress.stop()
+        if not self.ready_to_report():  # a shard, while others are unfinished
+            return
         self._replay()
         self.summaries = [
             summarize(defense.name, self.trials_of(defense), self.ladder.specs,

@@ -50,6 +50,7 @@ class CorruptionEvaluation(MeasurementModule):
         image_shape: (C, H, W) of the data (linked; checked against the checkpoint).
         output_dir: where results go; default: the run's log directory.
         seed: unused (the measurement is deterministic); kept for uniform configs.
+        shard: `i/n`: only every n-th test batch from the i-th on (docs/evaluation-store.md).
     """
 
     def __init__(
@@ -59,8 +60,9 @@ class CorruptionEvaluation(MeasurementModule):
         image_shape: tuple[int, int, int] | None = None,
         output_dir: str | None = None,
         seed: int | None = None,
+        shard: str | None = None,
     ) -> None:
-        super().__init__(checkpoint, num_classes, image_shape, output_dir, seed)
+        super().__init__(checkpoint, num_classes, image_shape, output_dir, seed, shard)
         self.save_hyperparameters()
         self.streams: list[tuple[str, int]] = []
 
@@ -81,6 +83,8 @@ class CorruptionEvaluation(MeasurementModule):
     def test_step(self, batch: tuple, batch_idx: int, dataloader_idx: int = 0) -> None:
         images, labels, sample_index = batch
         check_images(images)
+        if not self.in_shard(batch_idx):  # another shard's batch
+            return
         unit = f"stream {dataloader_idx} batch {batch_idx} (sample {int(sample_index[0])})"
         if self.unit_done(unit):
             return
@@ -98,6 +102,8 @@ class CorruptionEvaluation(MeasurementModule):
 
     @override
     def on_test_epoch_end(self) -> None:
+        if not self.ready_to_report():  # a shard, while others are unfinished
+            return
         for unit in self.finished_units():  # the accuracies come from the store
             rows = self.unit_rows(unit.name)
             predictions = torch.tensor([row[_PREDICTION] for row in rows], device=self.device)

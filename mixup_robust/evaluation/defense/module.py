@@ -63,6 +63,8 @@ class DefenseEvaluation(MeasurementModule):
             mean over the trials and `<metric>_std` (sample std), and trials.csv keeps every
             trial's values (the VarMixup paper: mean +- std over 10 trials). Trial 0 is the
             single-trial run.
+        shard: `i/n`: only every n-th test batch from the i-th on; the last shard to finish
+            writes the results of all (see `MeasurementModule`, docs/evaluation-store.md).
     """
 
     def __init__(
@@ -78,8 +80,9 @@ class DefenseEvaluation(MeasurementModule):
         output_dir: str | None = None,
         seed: int | None = None,
         trials: int = 1,
+        shard: str | None = None,
     ) -> None:
-        super().__init__(checkpoint, num_classes, image_shape, output_dir, seed)
+        super().__init__(checkpoint, num_classes, image_shape, output_dir, seed, shard)
         self.save_hyperparameters()
         if trials < 1:
             raise ValueError(f"trials={trials}; an evaluation needs at least one trial.")
@@ -132,6 +135,9 @@ class DefenseEvaluation(MeasurementModule):
     def test_step(self, batch: tuple, batch_idx: int) -> None:
         images, labels, sample_index = batch
         check_images(images)
+        if not self.in_shard(batch_idx):  # another shard's batch
+            self.progress.skip(self._steps_per_trial() * self.trials)
+            return
         for trial in range(self.trials):
             unit = f"batch {batch_idx} (sample {int(sample_index[0])}) trial {trial}"
             if self.unit_done(unit):  # finished by the run this one resumes
@@ -226,6 +232,8 @@ class DefenseEvaluation(MeasurementModule):
     @override
     def on_test_epoch_end(self) -> None:
         self.progress.stop()
+        if not self.ready_to_report():  # a shard, while others are unfinished
+            return
         self._replay()
         per_trial = [self._records(trial) for trial in range(self.trials)]
         self.results = per_trial[0] if self.trials == 1 else summarize_trials(per_trial)

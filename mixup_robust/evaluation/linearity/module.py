@@ -41,6 +41,7 @@ class LocalLinearityEvaluation(MeasurementModule):
         image_shape: (C, H, W) of the data (linked; checked against the checkpoint).
         output_dir: where results go; default: the run's log directory.
         seed: seed of the random starts.
+        shard: `i/n`: only every n-th test batch from the i-th on (docs/evaluation-store.md).
     """
 
     def __init__(
@@ -54,8 +55,9 @@ class LocalLinearityEvaluation(MeasurementModule):
         image_shape: tuple[int, int, int] | None = None,
         output_dir: str | None = None,
         seed: int | None = None,
+        shard: str | None = None,
     ) -> None:
-        super().__init__(checkpoint, num_classes, image_shape, output_dir, seed)
+        super().__init__(checkpoint, num_classes, image_shape, output_dir, seed, shard)
         self.save_hyperparameters()
         budgets = ["2/255", "4/255", "8/255", "16/255"] if eps is None else eps
         if not budgets:
@@ -73,6 +75,8 @@ class LocalLinearityEvaluation(MeasurementModule):
     def test_step(self, batch: tuple, batch_idx: int) -> None:
         images, labels, sample_index = batch
         check_images(images)
+        if not self.in_shard(batch_idx):  # another shard's batch
+            return
         require_gradients("LocalLinearityEvaluation")
         unit = f"batch {batch_idx} (sample {int(sample_index[0])})"
         if self.unit_done(unit):
@@ -116,6 +120,8 @@ class LocalLinearityEvaluation(MeasurementModule):
 
     @override
     def on_test_epoch_end(self) -> None:
+        if not self.ready_to_report():  # a shard, while others are unfinished
+            return
         self._replay()
         self.results = self._records()
         for metric in [*self.sums, *self.counts]:
