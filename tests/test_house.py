@@ -44,7 +44,8 @@ EVALUATION_FILES_READING_TRAINING = {"checkpoint.py"}
 EVALUATION = PACKAGE / "evaluation"
 EVALUATION_BASE = {
     "binding", "checkpoint", "data_contracts", "external", "figures", "measurement", "names",
-    "predictions", "progress", "redraw", "run_files", "run_guard", "stop_signals", "store",
+    "predictions", "progress", "redraw", "run_files", "run_guard", "run_store", "stop_signals",
+    "store",
     "trials",
 }  # fmt: skip
 EVALUATION_ROOMS = {"audit", "corruption", "defense", "linearity"}
