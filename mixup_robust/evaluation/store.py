@@ -27,6 +27,7 @@ SAMPLE_FIELDS = (
     "confidence", "detection", "bare_correct", "value", "seconds",
 )  # fmt: skip
 _SCHEMA = f"""
+BEGIN;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS units (
     unit TEXT PRIMARY KEY, batch INTEGER NOT NULL, part INTEGER NOT NULL,
@@ -124,9 +125,10 @@ class SampleStore(UnitStore):
         self.path = path
         # isolation_level=None: transactions are explicit (BEGIN ... COMMIT in `commit`).
         self.connection = sqlite3.connect(path, isolation_level=None, timeout=60)
-        self.connection.executescript(_SCHEMA)
+        self.connection.executescript(_SCHEMA)  # opens one transaction: one sync, not eight
         for key, value in (meta or {}).items():
             self.connection.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
+        self.connection.execute("COMMIT")
         self._names = {name for (name,) in self.connection.execute("SELECT unit FROM units")}
 
     def done(self, name: str) -> bool:
