@@ -38,7 +38,7 @@ class AttackProgress:
         if progress is not None:
             self.bar = progress
             self.task = progress.add_task("attacks", total=self.total)
-        console = Console(stderr=True)
+        console = Console(stderr=True, soft_wrap=True)  # a log line stays one line
         if progress is None or not console.is_terminal:
             self.console = console
 

@@ -11,6 +11,7 @@ and its finished rungs kept.
 """
 
 import json
+import os
 import random
 import sqlite3
 from pathlib import Path
@@ -82,13 +83,16 @@ def straight_run(tmp_path: Path, config: Path) -> tuple[int, list[dict], list[tu
     return calls[0], json.loads((output / "results.json").read_text()), stored_rows(output)
 
 
-def kill_and_resume(tmp_path: Path, config: Path, signum: str = "SIGKILL") -> None:
+def kill_and_resume(
+    tmp_path: Path, config: Path, signum: str = "SIGKILL", env: dict | None = None
+) -> str:
+    """Kills a run at a random defense call, resumes it, checks it; returns the killed stderr."""
     total, expected, rows = straight_run(tmp_path, config)
     kill_at = RANDOM.randrange(2, total)
     output, ledger = tmp_path / "out", tmp_path / "ledger"
     args = ("test", "--config", config, "--model.init_args.output_dir", output,
             "--trainer.default_root_dir", tmp_path / "logs")  # fmt: skip
-    killed = run_killed(kill_at, ledger, *args, signum=signum)
+    killed = run_killed(kill_at, ledger, *args, signum=signum, env=env)
     assert killed.returncode == (-9 if signum == "SIGKILL" else 143), killed.stderr[-3000:]
     assert not (output / "results.json").exists()
     finished = int(ledger.read_text()) if ledger.exists() else 0
@@ -103,6 +107,7 @@ def kill_and_resume(tmp_path: Path, config: Path, signum: str = "SIGKILL") -> No
     )
     assert stored_rows(output) == rows  # each sample's records once, equal to the straight run's
     assert not (output / "run.lock").exists()
+    return killed.stderr
 
 
 def test_an_evaluation_of_several_batches_killed_anywhere_resumes_exactly(
@@ -127,4 +132,26 @@ def test_the_audit_killed_anywhere_resumes_exactly(digits_checkpoint, tmp_path):
 def test_a_signal_during_a_one_batch_audit_stops_it_with_its_work_kept(
     digits_checkpoint, tmp_path, signum
 ):
-    kill_and_resume(tmp_path, audit_config(tmp_path, digits_checkpoint), signum)
+    log = kill_and_resume(tmp_path, audit_config(tmp_path, digits_checkpoint), signum)
+    # No terminal: a line per step (trial x rung x defense) with the time left.
+    steps = [line for line in log.splitlines() if line.startswith("evaluation: ")]
+    assert steps and all("left" in line for line in steps)
+    assert any(" on MI-OL done" in line and "trial 0: PGD-3" in line for line in steps)
+
+
+SLURM = {
+    "SLURM_NTASKS": "1", "SLURM_NTASKS_PER_NODE": "1", "SLURM_JOB_ID": "4242",
+    "SLURM_JOB_NAME": "audit", "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0",
+    "SLURM_NODELIST": "localhost",
+}  # fmt: skip
+
+
+def test_slurms_warning_signal_requeues_the_audit_which_resumes(digits_checkpoint, tmp_path):
+    bin_dir, requeued = tmp_path / "bin", tmp_path / "requeued.txt"
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text(f'#!/bin/sh\necho "$@" >> {requeued}\n')
+    (bin_dir / "scontrol").chmod(0o755)
+    env = {**SLURM, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    log = kill_and_resume(tmp_path, audit_config(tmp_path, digits_checkpoint), "SIGUSR1", env)
+    assert requeued.read_text().split() == ["requeue", "4242"]
+    assert "SLURM requeues the job" in log

@@ -69,11 +69,14 @@ with counted_work(kill_at, ledger, signum):
 
 
 def run_killed(
-    kill_at: int, ledger: Path, *args: str | Path, signum: str = "SIGKILL"
+    kill_at: int, ledger: Path, *args: str | Path, signum: str = "SIGKILL", env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    """Runs `cli.py <args>` in a subprocess that sends itself `signum` at defense call `kill_at`."""
+    """Runs `cli.py <args>` in a subprocess that sends itself `signum` at defense call `kill_at`.
+
+    `env` adds to the environment (e.g. SLURM's variables).
+    """
     command = [sys.executable, "-c", DRIVER, str(kill_at), str(ledger), signum, *map(str, args)]
-    environment = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    environment = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(
         command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=600
     )
