@@ -1,13 +1,11 @@
 """Shared base of measurement modules: a trained classifier scored once, in `test`."""
 
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
 import torch
-import yaml
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_only
 from rich.console import Console
@@ -23,17 +21,11 @@ from mixup_robust.evaluation.run_files import (
     write_results,
 )
 from mixup_robust.evaluation.run_guard import RunGuard, RunLock
-from mixup_robust.evaluation.run_store import merge_when_complete, open_run_store
+from mixup_robust.evaluation.run_store import merge_when_complete, open_run_store, resume_config
 from mixup_robust.evaluation.stop_signals import StopSignals
-from mixup_robust.evaluation.store import Unit, UnitStore, flat_config, parse_shard
+from mixup_robust.evaluation.store import Unit, UnitStore, parse_shard
 from mixup_robust.precision import refuse_reduced_precision
 from mixup_robust.seeding import resolve_seed
-
-# Settings that do not change a measurement's numbers: a resume may differ in them.
-RESUME_EXEMPT = (
-    "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.callbacks",
-    "trainer.logger", "trainer.log_every_n_steps", "verbose", "model.init_args.shard",
-)  # fmt: skip
 
 
 class MeasurementModule(L.LightningModule):
@@ -110,7 +102,7 @@ class MeasurementModule(L.LightningModule):
 
     def _open_run(self) -> None:
         """Checks and locks the run directory (rank 0), then opens this rank's store."""
-        config = json.loads(json.dumps(self._store_config(), default=str))
+        config = resume_config(self._resolved_config(), type(self).__qualname__, self.seed)
         self.unit_store, self._lock = open_run_store(
             self.trainer, self.results_dir, config, self._config_is_ours, self.shard,
             self.use_store, type(self).__name__,
@@ -133,16 +125,6 @@ class MeasurementModule(L.LightningModule):
             return False
         self.unit_store, self._merge_lock = merged, lock
         return True
-
-    def _store_config(self) -> dict[str, object]:
-        """The settings a resume must share: the CLI's resolved config, less RESUME_EXEMPT.
-
-        A run without the CLI (the Python API) compares the measurement's class and seed.
-        """
-        text = self._resolved_config()
-        if text is None:
-            return {"measure": type(self).__qualname__, "seed": self.seed}
-        return flat_config(yaml.safe_load(text), RESUME_EXEMPT)
 
     def close_run(self) -> None:
         """Closes this rank's store and releases the run directory's lock."""

@@ -149,7 +149,7 @@ def resumable_stores(directory: Path, config: dict[str, object]) -> list[Path]:
     stores = sorted(directory.glob(STORE_GLOB))
     if (directory / RESULT_FILES[0]).exists():
         raise FileExistsError(
-            f"{directory} already holds the results of an earlier run, finished "
+            f"{directory} already holds files of an earlier run, finished "
             "(results.json). The results, config and figures of one run are written "
             "together, never mixed with another's: choose another "
             "model.init_args.output_dir (or leave it unset for a fresh log directory), or "

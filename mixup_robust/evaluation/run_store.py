@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import lightning as L
+import yaml
 from rich.console import Console
 
 from mixup_robust.evaluation.run_guard import RunLock, prepare_run_directory
@@ -19,9 +20,27 @@ from mixup_robust.evaluation.store import (
     MergedStore,
     SampleStore,
     UnitStore,
+    flat_config,
     is_complete,
     store_name,
 )
+
+# Settings that do not change a measurement's numbers: a resume may differ in them.
+RESUME_EXEMPT = (
+    "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.callbacks",
+    "trainer.logger", "trainer.log_every_n_steps", "verbose", "model.init_args.shard",
+)  # fmt: skip
+
+
+def resume_config(resolved: str | None, measure: str, seed: int) -> dict[str, object]:
+    """The settings a resume must share: the CLI's resolved config, less RESUME_EXEMPT.
+
+    `resolved` is the YAML text of the CLI's config; a run without the CLI (the Python API,
+    None) compares the measurement's class and seed. Values are as JSON gives them back.
+    """
+    if resolved is None:
+        return {"measure": measure, "seed": seed}
+    return json.loads(json.dumps(flat_config(yaml.safe_load(resolved), RESUME_EXEMPT), default=str))
 
 
 def open_run_store(
