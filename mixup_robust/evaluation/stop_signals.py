@@ -61,11 +61,14 @@ class StopSignals:
         self._signal = self._previous = None
 
     def requested(self, trainer: L.Trainer) -> bool:
-        """Whether any rank got SIGTERM or the requeue signal (all ranks agree)."""
-        noted = bool(trainer.received_sigterm) or self.pending is not None
-        if trainer.world_size > 1:
-            noted = trainer.strategy.reduce_boolean_decision(noted, all=False)
-        return noted
+        """Whether this process got SIGTERM or the requeue signal.
+
+        Decided by each rank alone, with no collective: under DDP the ranks may have
+        different numbers of units (an uneven split of the test set), and a collective per
+        unit would wait forever. Every rank gets the signal: SLURM's `srun` sends it to every
+        task, and Lightning forwards a SIGTERM to the ranks it started.
+        """
+        return bool(trainer.received_sigterm) or self.pending is not None
 
     def stop(self, trainer: L.Trainer, directory: object) -> None:
         """Requeues the SLURM job if asked to, prints how to resume, and raises.

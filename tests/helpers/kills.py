@@ -73,9 +73,13 @@ def run_killed(
 ) -> subprocess.CompletedProcess:
     """Runs `cli.py <args>` in a subprocess that sends itself `signum` at defense call `kill_at`.
 
-    `env` adds to the environment (e.g. SLURM's variables).
+    `env` adds to the environment (e.g. SLURM's variables). The driver is a script file
+    beside the ledger, so that DDP can start the other ranks with the same command (each
+    rank counts its own calls and signals itself).
     """
-    command = [sys.executable, "-c", DRIVER, str(kill_at), str(ledger), signum, *map(str, args)]
+    driver = ledger.parent / "kill_driver.py"
+    driver.write_text(DRIVER)
+    command = [sys.executable, str(driver), str(kill_at), str(ledger), signum, *map(str, args)]
     environment = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(
         command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=600
