@@ -118,17 +118,24 @@ class SampleStore(UnitStore):
         path: the database file; created with its tables if missing.
         meta: what the run records about itself (`config`, `measure` ...), written into a
             new file; an existing file keeps its own (compare with `read_meta` first).
+        read_only: open an existing file to read only (another shard's).
     """
 
-    def __init__(self, path: Path, meta: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, path: Path, meta: dict[str, str] | None = None, read_only: bool = False
+    ) -> None:
         super().__init__()
         self.path = path
         # isolation_level=None: transactions are explicit (BEGIN ... COMMIT in `commit`).
-        self.connection = sqlite3.connect(path, isolation_level=None, timeout=60)
-        self.connection.executescript(_SCHEMA)  # opens one transaction: one sync, not eight
-        for key, value in (meta or {}).items():
-            self.connection.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
-        self.connection.execute("COMMIT")
+        if read_only:  # another process's file (a shard's): never written from here
+            uri = f"{path.resolve().as_uri()}?mode=ro"
+            self.connection = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=60)
+        else:
+            self.connection = sqlite3.connect(path, isolation_level=None, timeout=60)
+            self.connection.executescript(_SCHEMA)  # opens one transaction: one sync, not 8
+            for key, value in (meta or {}).items():
+                self.connection.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
+            self.connection.execute("COMMIT")
         self._names = {name for (name,) in self.connection.execute("SELECT unit FROM units")}
 
     def done(self, name: str) -> bool:
@@ -190,7 +197,7 @@ class MergedStore(UnitStore):
     def __init__(self, own: UnitStore, others: list[Path]) -> None:
         super().__init__()
         self.own = own
-        self.others = [SampleStore(path) for path in others]
+        self.others = [SampleStore(path, read_only=True) for path in others]
 
     def _holder(self, name: str) -> UnitStore | None:
         return next((s for s in [self.own, *self.others] if s.done(name)), None)
