@@ -25,19 +25,19 @@ from mixup_robust.config_checks import (
 )
 from mixup_robust.evaluation.predictions import PredictionsWriter
 from mixup_robust.evaluation.stop_signals import EvaluationStopped
-from mixup_robust.training.checkpoint_io import AtomicCheckpointIO, CheckpointNoSpaceError
-from mixup_robust.training.guards import FiniteTraining
-from mixup_robust.training.last_checkpoint import LastCheckpoint
-from mixup_robust.training.preemption import PreemptionCheckpoint
-from mixup_robust.training.progress_bar import RichBar
-from mixup_robust.training.refusal import RefusalCleanup
-from mixup_robust.training.run_settings import (
+from mixup_robust.run.checkpoint_io import AtomicCheckpointIO, CheckpointNoSpaceError
+from mixup_robust.run.guards import FiniteTraining
+from mixup_robust.run.last_checkpoint import LastCheckpoint
+from mixup_robust.run.preemption import PreemptionCheckpoint
+from mixup_robust.run.progress_bar import RichBar
+from mixup_robust.run.refusal import RefusalCleanup
+from mixup_robust.run.run_settings import (
     Resumed,
     RunSettings,
     prepare_run,
     read_resumed,
 )
-from mixup_robust.training.saved_config import RequeueSafeSaveConfig
+from mixup_robust.run.saved_config import RequeueSafeSaveConfig
 
 _PARSER_FILES = (f"{os.sep}jsonargparse{os.sep}", f"{os.sep}lightning{os.sep}")
 # The shell's status of a process ended by SIGTERM: schedulers and scripts read it as "killed".

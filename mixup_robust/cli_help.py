@@ -26,15 +26,16 @@ main configs:
   configs/quickstart/   the digits on a CPU in minutes: mixup.yaml, erm.yaml, evaluate.yaml
                         (`bash scripts/quickstart.sh` trains and evaluates both models)
   configs/cifar10/      the papers' CIFAR-10 training runs (erm, mixup, at, trades, iat, ...)
-  configs/eval/         evaluations and audits of a checkpoint: cifar10_mixup_inference.yaml,
-                        the MI paper's tables and figures, audit.yaml
+  configs/eval/         evaluations and audits of a checkpoint (give it with
+                        --model.init_args.checkpoint): cifar10_mixup_inference.yaml,
+                        the MI paper's tables and figures, cifar10_audit.yaml
   configs/data/         data blocks (CIFAR-100, SVHN, Tiny ImageNet, a JPEG zip) to combine
 
 options of this front end (before or after the subcommand):
   --verbose     show third-party notices, the parser's whole message and tracebacks
                 (also MIXUP_ROBUST_VERBOSE=1; MIXUP_ROBUST_TRACEBACK=1 for tracebacks only)
   --threads N   CPU threads (also MIXUP_ROBUST_THREADS=N); by default OMP_NUM_THREADS when
-                set, else min(CPUs available, 8)
+                set, else the CPUs available that other work leaves idle (1 to 8)
 
 example:
   python cli.py fit --config configs/quickstart/mixup.yaml

@@ -71,8 +71,9 @@ def short_parser_message(message: str) -> str:
 
     `Parser key "model": Does not validate against any of the Union subtypes ... Problem with
     given class_path 'mixup_robust.training.Mixup': Option 'alhpa' is not accepted ...` becomes
-    `Option 'alhpa' is not accepted (model > mixup_robust.training.Mixup)`. A message of one or
-    two lines is kept as it is.
+    `Option 'alhpa' is not accepted (model > mixup_robust.training.Mixup)`; a required argument
+    of the model's (or data's) class left out names its option (`--model.init_args.checkpoint`).
+    A message of one or two lines is kept as it is.
     """
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     if len(lines) <= 2:
@@ -97,7 +98,15 @@ def short_parser_message(message: str) -> str:
         detail = accepted.group(0)
     elif detail.startswith("Expected a") and given is not None:
         detail = f"{detail}, got {given}"
-    return f"{detail} ({' > '.join(where)})" if where else detail
+    required = re.match(r"the following arguments are required: (.+)", detail)
+    if not where:
+        return detail
+    text = f"{detail} ({' > '.join(where)})"
+    if required and len(where) == 2:  # an argument of the model's or data's class
+        names = [name.strip() for name in required[1].split(",")]
+        options = ", ".join(f"--{where[0]}.init_args.{name}" for name in names)
+        text += f": give {options} <value> on the command line or in the config"
+    return text
 
 
 def short_parser_errors(parser_class: type, command: str) -> None:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Trains each method of a recipe folder and evaluates it; used by cifar10_fast_table2.sh and
 # cifar10_cpu.sh (read those first). Prints the wall time of every phase.
-#   scripts/train_and_evaluate.sh <recipe folder> <evaluation config or "per-method"> [cli args]
+#   scripts/train_and_evaluate.sh <recipe folder> <evaluation config> [cli args]
+# where {method} in the evaluation config's path stands for each method's name
+# (configs/eval/cifar10_fast_{method}_table2.yaml).
 # Environment: PYTHON (python), METHODS ("erm mixup iat"), RUNS (runs), FIT_ARGS and EVAL_ARGS
 # (extra arguments of `fit` only / `test` only, split on spaces); [cli args] go to both.
 set -euo pipefail
@@ -26,8 +28,7 @@ for method in $METHODS; do
   "$PYTHON" cli.py fit --config "$recipes/$method.yaml" --trainer.default_root_dir "$root" \
     "${fit_args[@]}" "$@"
   echo "[$name] fit $method: $((SECONDS - start)) s"
-  config=$evaluation
-  if [[ "$evaluation" == per-method ]]; then config="$recipes/evaluate_$method.yaml"; fi
+  config=${evaluation//\{method\}/$method}
   start=$SECONDS
   "$PYTHON" cli.py test --config "$config" \
     --model.init_args.checkpoint "$(latest_checkpoint "$root")" \

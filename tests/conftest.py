@@ -1,20 +1,59 @@
-"""Shared fixtures: a tiny digits model trained once per test session through the CLI.
+"""Shared fixtures: tiny digits models trained once per test session through the CLI.
 
-Helpers live in `tests/helpers/`; test files import them from there, never from here.
+Each is built once for the whole session, also under pytest-xdist (the first worker to ask
+trains it, the others wait for it: `tests/helpers/shared_runs.py`), and shared read-only: a
+test that changes a checkpoint copies it first, and the session fails at its end if one did
+not. Helpers live in `tests/helpers/`; test files import them from there, never from here.
 """
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.helpers.cli import fit_digits
+from tests.helpers.ordering import longest_first
+from tests.helpers.shared_runs import (
+    SharedRuns,
+    mixup_epochs,
+    mixup_first_epoch_of_two,
+    shared_root,
+)
 
 # Tiny tensors run fastest on one thread; two threads on two shared cores mostly contend.
 torch.set_num_threads(1)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    longest_first(items)  # parallel workers start the longest tests first
+
+
 @pytest.fixture(scope="session")
-def digits_checkpoint(tmp_path_factory) -> Path:
+def shared_runs(tmp_path_factory) -> Iterator[SharedRuns]:
+    runs = SharedRuns(shared_root(tmp_path_factory))
+    yield runs
+    runs.assert_unchanged()
+
+
+@pytest.fixture(scope="session")
+def digits_checkpoint(shared_runs) -> Path:
     """A mixup model trained for a few epochs on the digits (about 5 seconds)."""
-    return fit_digits(tmp_path_factory.mktemp("mixup_run"), "mixup", 4)
+    return shared_runs.get("mixup_4_epochs", mixup_epochs(4))
+
+
+@pytest.fixture(scope="session")
+def mixup_one_epoch(shared_runs) -> Path:
+    """`fit_digits(root, "mixup", 1)`: tests/conf/mixup.yaml as it is, one epoch."""
+    return shared_runs.get("mixup_1_epoch", mixup_epochs(1))
+
+
+@pytest.fixture(scope="session")
+def mixup_two_epochs(shared_runs) -> Path:
+    """`fit_digits(root, "mixup", 2)`: two epochs straight, what an exact resume must equal."""
+    return shared_runs.get("mixup_2_epochs", mixup_epochs(2))
+
+
+@pytest.fixture(scope="session")
+def mixup_first_epoch(shared_runs) -> Path:
+    """The first epoch of a two-epoch mixup run (max_epochs 2, stopped by max_steps)."""
+    return shared_runs.get("mixup_first_epoch_of_2", mixup_first_epoch_of_two)

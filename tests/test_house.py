@@ -16,37 +16,36 @@ ALLOWED = {
     "trusted_imports": set(),
     "config_checks": {"seeding", "trusted_imports"},
     "nets": set(),
+    "checkpoints": {"nets", "trusted_imports"},
     "data": {"seeding", "atomic"},
     "attacks": {"precision"},
-    "defenses": {"nets", "mixing", "seeding"},
-    "training": {"nets", "attacks", "mixing", "seeding", "precision", "atomic"},
-    "evaluation": {
+    "defenses": {"nets", "checkpoints", "mixing", "seeding"},
+    "run": {"checkpoints", "atomic"},
+    "training": {
         "nets",
+        "checkpoints",
+        "run",
         "attacks",
-        "defenses",
+        "mixing",
         "seeding",
         "precision",
         "atomic",
-        "training",
-        "trusted_imports",
     },
-    "cli": {"data", "training", "evaluation", "config_checks"},
+    "evaluation": {"nets", "checkpoints", "attacks", "defenses", "seeding", "precision", "atomic"},
+    "cli": {"data", "training", "evaluation", "run", "config_checks"},
     "threads": set(),
     "console": set(),
     "cli_help": set(),
     "launch": {"cli", "cli_help", "console", "threads"},
 }
-# evaluation reads training checkpoints, and nothing else of training.
-EVALUATION_FILES_READING_TRAINING = {"checkpoint.py"}
 
 # docs/house.md, "The evaluation wing": the shared base modules, and one sub-package per
 # measurement. A sub-package imports the base and itself; the base imports no sub-package.
 EVALUATION = PACKAGE / "evaluation"
 EVALUATION_BASE = {
-    "binding", "checkpoint", "data_contracts", "external", "figures", "measurement", "names",
+    "binding", "console_tables", "data_contracts", "figures", "intervals", "measurement", "names",
     "predictions", "progress", "redraw", "run_files", "run_guard", "run_store", "stop_signals",
-    "store",
-    "trials",
+    "store", "trials",
 }  # fmt: skip
 EVALUATION_ROOMS = {"audit", "corruption", "defense", "linearity"}
 
@@ -87,8 +86,6 @@ def test_a_room_imports_only_what_the_map_allows(path):
     imported = _imported_rooms(path) - {room}
     forbidden = imported - ALLOWED[room]
     assert not forbidden, f"{path.relative_to(PACKAGE)} ({room}) imports {sorted(forbidden)}"
-    if room == "evaluation" and "training" in imported:
-        assert path.name in EVALUATION_FILES_READING_TRAINING, path.name
 
 
 def _evaluation_room(path: Path) -> str:
@@ -162,3 +159,90 @@ def test_the_evaluation_map_catches_a_sibling_and_a_private_import(tmp_path):
     assert _evaluation_imports(stray) == [
         ("defense", ["bind_defenses"]), ("base", ["_save"]), ("evaluation", [])
     ]  # fmt: skip
+
+
+def test_the_rooms_import_each_other_without_a_cycle():
+    remaining = {room: set(allowed) for room, allowed in ALLOWED.items()}
+    while remaining:
+        leaves = [room for room, allowed in remaining.items() if not allowed & set(remaining)]
+        assert leaves, f"the map has a cycle among {sorted(remaining)}"
+        for room in leaves:
+            del remaining[room]
+
+
+def _module_name(path: Path, package: Path) -> str:
+    parts = path.relative_to(package.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _module_imports(path: Path, modules: set[str]) -> set[str]:
+    """The package's modules that `path` names in an import (a submodule, else its package)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                found.add(submodule if submodule in modules else node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found & modules
+
+
+def import_circles(package: Path = PACKAGE) -> list[list[str]]:
+    """The package's import circles: each a set of modules that import each other, in any way
+    (`TYPE_CHECKING` and function-level imports included; a package's `__init__` counts as the
+    package's module, and a module is not taken to import its parent package)."""
+    files = {_module_name(path, package): path for path in package.rglob("*.py")}
+    graph = {name: _module_imports(path, set(files)) - {name} for name, path in files.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles = []
+
+    def visit(name: str) -> None:  # Tarjan's strongly connected components
+        index[name] = low[name] = len(index)
+        stack.append(name)
+        for target in graph[name]:
+            if target not in index:
+                visit(target)
+                low[name] = min(low[name], low[target])
+            elif target in stack:
+                low[name] = min(low[name], index[target])
+        if low[name] == index[name]:
+            component = []
+            while not component or component[-1] != name:
+                component.append(stack.pop())
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for name in sorted(graph):
+        if name not in index:
+            visit(name)
+    return circles
+
+
+def test_no_module_imports_itself_through_others():
+    assert import_circles() == []
+
+
+def test_the_circle_finder_finds_a_circle(tmp_path):
+    package = tmp_path / "mixup_robust"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from mixup_robust.b import x\n")
+    (package / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                                  "    from mixup_robust import a\n")  # fmt: skip
+    (package / "c.py").write_text("import mixup_robust.a\n")
+    assert import_circles(package) == [["mixup_robust.a", "mixup_robust.b"]]
+
+
+@pytest.mark.parametrize("path", _package_files(), ids=lambda path: str(path.relative_to(PACKAGE)))
+def test_no_module_imports_another_modules_private_names(path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mixup_robust"):
+            private = [
+                alias.name
+                for alias in node.names
+                if alias.name.startswith("_") and not alias.name.endswith("__")
+            ]
+            assert not private, f"{path.relative_to(PACKAGE)} imports private {private}"

@@ -25,6 +25,7 @@ from lightning.pytorch.callbacks import Callback
 
 from gpu_parts.runner import Budget, PartLog
 from mixup_robust.cli import MixupRobustCLI, trainer_defaults
+from mixup_robust.run.last_checkpoint import LastCheckpoint
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "configs" / "cifar10_fast" / "mixup.yaml"
@@ -121,8 +122,9 @@ class RecipePart:
         cli.trainer.callbacks.append(clock)
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
         fit_s = time.perf_counter() - start
-        if cli.trainer.checkpoint_callback and cli.trainer.checkpoint_callback.last_model_path:
-            self.state["checkpoint"] = cli.trainer.checkpoint_callback.last_model_path
+        last = [c for c in cli.trainer.callbacks if isinstance(c, LastCheckpoint)]
+        if last and last[0].last_model_path:  # the final epoch's (or the cap's) last.ckpt
+            self.state["checkpoint"] = last[0].last_model_path
             self.state["test"] = cli.datamodule.arrays["test"]
             self.state["recipe"] = f"FastCNN after {len(clock.epochs)} epochs of the fast recipe"
         log.info("set-up before the first step s (CLI, zip decoding, device copy)",

@@ -8,7 +8,7 @@ prediction on m_k (untargeted PGD without labels), and is kept in the valid rang
 adversarial input is x + mean_k(d_k), with no clipping.
 """
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -16,12 +16,21 @@ import torch.nn.functional as F
 from mixup_robust.attacks.defense_protocols import PixelMixingDefense
 from mixup_robust.attacks.steps import signed_step
 
-if TYPE_CHECKING:  # adaptive.py imports this module
-    from mixup_robust.attacks.adaptive import MixupInferenceAdaptivePGD
+
+class PGDSettings(Protocol):
+    """The PGD settings the paper variant reads (`MixupInferenceAdaptivePGD` has them).
+
+    Declared here so that this module does not import `adaptive.py`, which imports it.
+    """
+
+    eps: float
+    step_size: float
+    steps: int
+    random_start: bool
 
 
 def paper_variant(
-    attack: "MixupInferenceAdaptivePGD",
+    attack: PGDSettings,
     defense: PixelMixingDefense,
     images: torch.Tensor,
     partners: torch.Tensor,

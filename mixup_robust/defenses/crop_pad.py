@@ -12,14 +12,14 @@ from typing import Any
 import torch
 from typing_extensions import override
 
-from mixup_robust.defenses.input_transforms import (
-    _STREAM_A,
-    _STREAM_B,
-    _STREAM_C,
-    _offsets,
-    _RandomTransformDefense,
-    _sizes,
-    _windows,
+from mixup_robust.defenses.random_transform import (
+    STREAM_A,
+    STREAM_B,
+    STREAM_C,
+    RandomTransformDefense,
+    uniform_offsets,
+    uniform_sizes,
+    window_indices,
 )
 
 # Streams of the padding offsets, apart from the size (A) and the crop position (B, C).
@@ -27,7 +27,7 @@ _STREAM_D = 14
 _STREAM_E = 15
 
 
-class RandomCropPad(_RandomTransformDefense):
+class RandomCropPad(RandomTransformDefense):
     """Crops a random s x s window and zero-pads it to the input size at a random offset.
 
     s is uniform in [min_size, max_size]; the window's position in the image and the
@@ -55,15 +55,17 @@ class RandomCropPad(_RandomTransformDefense):
         """Window side, its top/left in the image and on the canvas, each int64 (M,)."""
         if self.max_size > min(height, width):
             raise ValueError(f"max_size={self.max_size} exceeds the image ({height}x{width}).")
-        size = _sizes(self.uniform(sample, execution, _STREAM_A), self.min_size, self.max_size)
+        size = uniform_sizes(
+            self.uniform(sample, execution, STREAM_A), self.min_size, self.max_size
+        )
         offsets = {}
         for name, stream, side in (
-            ("crop_top", _STREAM_B, height),
-            ("crop_left", _STREAM_C, width),
+            ("crop_top", STREAM_B, height),
+            ("crop_left", STREAM_C, width),
             ("pad_top", _STREAM_D, height),
             ("pad_left", _STREAM_E, width),
         ):
-            offsets[name] = _offsets(self.uniform(sample, execution, stream), side - size)
+            offsets[name] = uniform_offsets(self.uniform(sample, execution, stream), side - size)
         return {"size": size, **offsets}
 
     @override
@@ -77,8 +79,12 @@ class RandomCropPad(_RandomTransformDefense):
         canvas = torch.zeros_like(channels_last)
         for side in torch.unique(size).tolist():
             group = (size == side).nonzero(as_tuple=True)[0]
-            rows, ys, xs = _windows(params["crop_top"][group], params["crop_left"][group], side)
+            rows, ys, xs = window_indices(
+                params["crop_top"][group], params["crop_left"][group], side
+            )
             window = channels_last[group[rows], ys, xs]
-            _, to_ys, to_xs = _windows(params["pad_top"][group], params["pad_left"][group], side)
+            _, to_ys, to_xs = window_indices(
+                params["pad_top"][group], params["pad_left"][group], side
+            )
             canvas[group[rows], to_ys, to_xs] = window
         return canvas.permute(0, 3, 1, 2).contiguous()

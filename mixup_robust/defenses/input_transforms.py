@@ -6,7 +6,6 @@ transformations in any batch. The B x N transformed images run as batches of at 
 `chunk_size` images.
 """
 
-import abc
 import math
 from typing import Any, Literal
 
@@ -14,66 +13,19 @@ import torch
 import torch.nn.functional as F
 from typing_extensions import override
 
-from mixup_robust.defenses.base import Defense, log_mean_exp
+from mixup_robust.defenses.random_transform import (
+    STREAM_A,
+    STREAM_B,
+    STREAM_C,
+    RandomTransformDefense,
+    uniform_offsets,
+    uniform_sizes,
+    window_indices,
+)
 from mixup_robust.seeding import keyed_uniform
 
-# Stream numbers of the per-(sample, execution) draws; distinct from MI's streams 1 and 2.
-_STREAM_A = 11
-_STREAM_B = 12
-_STREAM_C = 13
 
-
-class _RandomTransformDefense(Defense, abc.ABC):
-    """Log of the mean softmax of the classifier over N random transformations of the input.
-
-    Args:
-        n_executions: N, the number of random transformations averaged (30 in the MI paper).
-        chunk_size: the largest number of transformed images per forward pass; None picks it
-            from the device's free memory (`mixup_robust.defenses.chunking`).
-        name: label in result tables.
-    """
-
-    def __init__(
-        self, n_executions: int = 30, chunk_size: int | None = None, name: str | None = None
-    ) -> None:
-        super().__init__(name)
-        if n_executions < 1 or (chunk_size is not None and chunk_size < 1):
-            raise ValueError("n_executions and chunk_size must be at least 1.")
-        self.n_executions = n_executions
-        self.chunk_size = chunk_size
-
-    def uniform(self, sample: torch.Tensor, execution: torch.Tensor, stream: int) -> torch.Tensor:
-        """Keyed uniforms in [0, 1), float64, one per (sample[m], execution[m]) pair, (M,)."""
-        return keyed_uniform(self.seed, sample, execution, stream)
-
-    @abc.abstractmethod
-    def transform(
-        self, images: torch.Tensor, sample: torch.Tensor, execution: torch.Tensor
-    ) -> torch.Tensor:
-        """The random transformation of images[m] for (sample[m], execution[m]), (M, C, H, W)."""
-
-    def defend(self, images: torch.Tensor, sample_index: torch.Tensor) -> torch.Tensor:
-        executions = torch.arange(self.n_executions, device=images.device)
-        return log_mean_exp(self.execution_log_probs(images, sample_index, executions))
-
-    def execution_log_probs(
-        self, images: torch.Tensor, sample_index: torch.Tensor, executions: torch.Tensor
-    ) -> torch.Tensor:
-        """Log-softmax of f(T_e(x)) for each execution number e, (B, E, C), chunked."""
-        batch, n_executions = images.shape[0], len(executions)
-        rows = torch.arange(batch, device=images.device).repeat_interleave(n_executions)
-        executions = executions.to(images.device).repeat(batch)
-        samples = sample_index.to(images.device)[rows]
-        log_probs = []
-        size = self.chunk_length(images)
-        for start in range(0, batch * n_executions, size):
-            chunk = slice(start, start + size)
-            transformed = self.transform(images[rows[chunk]], samples[chunk], executions[chunk])
-            log_probs.append(F.log_softmax(self.classifier(transformed), dim=1))
-        return torch.cat(log_probs).view(batch, n_executions, -1)
-
-
-class GaussianNoise(_RandomTransformDefense):
+class GaussianNoise(RandomTransformDefense):
     """Adds N(0, sigma^2) noise per pixel, by default in [0, 1] units and clipped to [0, 1].
 
     The MI paper's official code (its Tables 2-5: sigma = 0.04, 0.075, 0.025, 0.06) adds
@@ -126,8 +78,8 @@ class GaussianNoise(_RandomTransformDefense):
         """Standard normal noise of shape (M, *shape), float64."""
         pixel = torch.arange(math.prod(shape), device=sample.device)
         keys = (sample[:, None], execution[:, None])
-        u1 = keyed_uniform(self.seed, *keys, _STREAM_A, pixel[None])
-        u2 = keyed_uniform(self.seed, *keys, _STREAM_B, pixel[None])
+        u1 = keyed_uniform(self.seed, *keys, STREAM_A, pixel[None])
+        u2 = keyed_uniform(self.seed, *keys, STREAM_B, pixel[None])
         radius = torch.sqrt(-2 * torch.log1p(-u1))  # 1 - u1 lies in (0, 1]
         return (radius * torch.cos(2 * math.pi * u2)).view(len(sample), *shape)
 
@@ -140,7 +92,7 @@ class GaussianNoise(_RandomTransformDefense):
         return noisy.clamp(0, 1) if self.clip else noisy
 
 
-class RandomRotation(_RandomTransformDefense):
+class RandomRotation(RandomTransformDefense):
     """Rotates by an angle uniform in [-max_degrees, max_degrees] (MI paper: 40 degrees).
 
     Positive angles rotate counter-clockwise, as torchvision's `rotate`; bilinear sampling
@@ -160,7 +112,7 @@ class RandomRotation(_RandomTransformDefense):
 
     def angles(self, sample: torch.Tensor, execution: torch.Tensor) -> torch.Tensor:
         """Rotation angles in degrees, float64, (M,)."""
-        return (2 * self.uniform(sample, execution, _STREAM_A) - 1) * self.max_degrees
+        return (2 * self.uniform(sample, execution, STREAM_A) - 1) * self.max_degrees
 
     @override
     def transform(
@@ -183,31 +135,11 @@ class RandomRotation(_RandomTransformDefense):
         return F.grid_sample(images, grid, mode="bilinear", align_corners=False)
 
 
-def _sizes(uniform: torch.Tensor, min_size: int, max_size: int) -> torch.Tensor:
-    """Integer sizes uniform in [min_size, max_size] (both included), int64."""
-    span = max_size - min_size + 1
-    return min_size + torch.minimum((uniform * span).long(), torch.tensor(span - 1))
-
-
-def _offsets(uniform: torch.Tensor, room: torch.Tensor) -> torch.Tensor:
-    """Integer offsets uniform in [0, room] (both included), int64."""
-    return torch.minimum((uniform * (room + 1)).long(), room)
-
-
-def _windows(
-    top: torch.Tensor, left: torch.Tensor, size: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Index tensors (M, 1, 1), (M, s, 1), (M, 1, s) of the s x s window at (top, left)."""
-    span = torch.arange(size, device=top.device)
-    rows = torch.arange(len(top), device=top.device)[:, None, None]
-    return rows, (top[:, None] + span)[:, :, None], (left[:, None] + span)[:, None, :]
-
-
 def _resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.interpolate(images, size=(height, width), mode="bilinear", align_corners=False)
 
 
-class RandomResizePad(_RandomTransformDefense):
+class RandomResizePad(RandomTransformDefense):
     """Xie et al. (ICLR 2018): random resize, then zero padding at a random offset.
 
     Each image is resized to s x s, s uniform in [min_size, max_size], placed at a random
@@ -234,10 +166,12 @@ class RandomResizePad(_RandomTransformDefense):
         self, sample: torch.Tensor, execution: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Resized side s, top and left offsets on the canvas, each int64 (M,)."""
-        size = _sizes(self.uniform(sample, execution, _STREAM_A), self.min_size, self.max_size)
+        size = uniform_sizes(
+            self.uniform(sample, execution, STREAM_A), self.min_size, self.max_size
+        )
         room = self.max_size - size
-        top = _offsets(self.uniform(sample, execution, _STREAM_B), room)
-        left = _offsets(self.uniform(sample, execution, _STREAM_C), room)
+        top = uniform_offsets(self.uniform(sample, execution, STREAM_B), room)
+        left = uniform_offsets(self.uniform(sample, execution, STREAM_C), room)
         return size, top, left
 
     @override
@@ -250,12 +184,12 @@ class RandomResizePad(_RandomTransformDefense):
         for side in torch.unique(size).tolist():
             group = (size == side).nonzero(as_tuple=True)[0]
             resized = _resize(images[group], side, side).permute(0, 2, 3, 1)
-            rows, ys, xs = _windows(top[group], left[group], side)
+            rows, ys, xs = window_indices(top[group], left[group], side)
             canvas[group[rows], ys, xs] = resized
         return _resize(canvas.permute(0, 3, 1, 2), height, width)
 
 
-class RandomCropResize(_RandomTransformDefense):
+class RandomCropResize(RandomTransformDefense):
     """Guo et al. (ICLR 2018): crop a random s x s window and resize it to the input size.
 
     s is uniform in [min_size, max_size] and the window's position uniform over the image.
@@ -283,9 +217,11 @@ class RandomCropResize(_RandomTransformDefense):
         """Crop side s, top and left offsets in the image, each int64 (M,)."""
         if self.max_size > min(height, width):
             raise ValueError(f"max_size={self.max_size} exceeds the image ({height}x{width}).")
-        size = _sizes(self.uniform(sample, execution, _STREAM_A), self.min_size, self.max_size)
-        top = _offsets(self.uniform(sample, execution, _STREAM_B), height - size)
-        left = _offsets(self.uniform(sample, execution, _STREAM_C), width - size)
+        size = uniform_sizes(
+            self.uniform(sample, execution, STREAM_A), self.min_size, self.max_size
+        )
+        top = uniform_offsets(self.uniform(sample, execution, STREAM_B), height - size)
+        left = uniform_offsets(self.uniform(sample, execution, STREAM_C), width - size)
         return size, top, left
 
     @override
@@ -298,7 +234,7 @@ class RandomCropResize(_RandomTransformDefense):
         channels_last = images.permute(0, 2, 3, 1)
         for side in torch.unique(size).tolist():
             group = (size == side).nonzero(as_tuple=True)[0]
-            rows, ys, xs = _windows(top[group], left[group], side)
+            rows, ys, xs = window_indices(top[group], left[group], side)
             crops = channels_last[group[rows], ys, xs].permute(0, 3, 1, 2)
             output[group] = _resize(crops, height, width)
         return output

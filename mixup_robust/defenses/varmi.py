@@ -7,11 +7,11 @@ import torch.nn.functional as F
 from torch import nn
 from typing_extensions import override
 
+from mixup_robust.checkpoints.vae import FrozenVAE
 from mixup_robust.defenses.base import Defense
 from mixup_robust.defenses.mixup_inference import MixupInference
 from mixup_robust.defenses.pool import ClassPool
 from mixup_robust.mixing import interpolate
-from mixup_robust.nets.frozen_vae import FrozenVAE
 from mixup_robust.nets.vae import VAE, ResizingVAE
 
 

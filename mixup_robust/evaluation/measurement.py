@@ -13,7 +13,7 @@ from rich.table import Table
 from torch import nn
 from typing_extensions import override
 
-from mixup_robust.evaluation.external import ExternalClassifier, load_any_classifier
+from mixup_robust.checkpoints.external import ExternalClassifier, load_any_classifier
 from mixup_robust.evaluation.run_files import (
     CONFIG_FILE,
     log_records,

@@ -13,7 +13,7 @@ from mixup_robust.nets.preact_resnet import (
 )
 from mixup_robust.nets.small_cnn import SmallCNN
 from mixup_robust.nets.staged import StagedNet
-from mixup_robust.nets.vae import VAE, load_vae
+from mixup_robust.nets.vae import VAE
 from mixup_robust.nets.wide_resnet import WideResNet
 
 __all__ = [
@@ -32,5 +32,4 @@ __all__ = [
     "StagedNet",
     "WideResNet",
     "build_classifier",
-    "load_vae",
 ]

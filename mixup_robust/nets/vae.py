@@ -9,14 +9,11 @@ same in train and eval mode and under adversarial perturbations of a batch.
 import itertools
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from typing_extensions import override
-
-from mixup_robust.nets.checkpoint_file import read_checkpoint
 
 
 def _downsamplings(image_size: int) -> int:
@@ -121,47 +118,6 @@ class VAE(nn.Module):
         return self.decode(self.encode(images)[0])
 
 
-def load_vae(path: str | Path, image_shape: Sequence[int] | None = None) -> VAE:
-    """The frozen VAE (eval mode, no gradients to its weights) of an MMDVAE training checkpoint.
-
-    Args:
-        path: a `.ckpt` written by `cli.py fit` with `mixup_robust.training.MMDVAE`.
-        image_shape: if given, the (C, H, W) the VAE must have been trained on; None leaves
-            the decision to the caller (e.g. `adapt_vae`, which can resize).
-
-    Raises:
-        FileNotFoundError: no file at `path`.
-        ValueError: the file is not an MMDVAE checkpoint, or its VAE is not for `image_shape`.
-    """
-    file = Path(path)
-    hparams, state = read_checkpoint(
-        file,
-        f"No VAE checkpoint at {file}. Train one first (python cli.py fit --config "
-        "configs/<data>/vae.yaml) and pass <run>/checkpoints/last.ckpt as vae_ckpt.",
-    )
-    needed = ("image_shape", "latent_dim", "width")
-    has_vae = any(key.startswith("vae.encoder.") for key in state)
-    if not has_vae or any(key not in hparams for key in needed):
-        written_by = hparams.get("_class_path", "an unknown writer")
-        raise ValueError(
-            f"{file} is not an MMDVAE checkpoint (it was written by {written_by}). vae_ckpt must "
-            "be a checkpoint of `cli.py fit` with mixup_robust.training.MMDVAE "
-            "(configs/<data>/vae.yaml), not a classifier's."
-        )
-    channels, height, width_px = (int(v) for v in hparams["image_shape"])
-    if height != width_px:
-        raise ValueError(f"{file}: the VAE needs square images, not {height}x{width_px}.")
-    if image_shape is not None and tuple(int(v) for v in image_shape) != (channels, height, height):
-        raise ValueError(
-            f"The VAE of {file} was trained on images {(channels, height, height)} but "
-            f"{tuple(image_shape)} were asked for; train a VAE on this data set, or let the "
-            "caller resize (resize: true)."
-        )
-    vae = VAE(channels, height, int(hparams["latent_dim"]), int(hparams["width"]))
-    vae.load_state_dict({k[len("vae.") :]: v for k, v in state.items() if k.startswith("vae.")})
-    return vae.eval().requires_grad_(False)
-
-
 def resize_images(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear resize of a batch (B, C, H, W) to `size`, antialiased where it shrinks.
 
@@ -228,7 +184,7 @@ def adapt_vae(vae: VAE, image_shape: Sequence[int], resize: bool = True) -> VAE 
     """The VAE itself when it fits `image_shape`, else a `ResizingVAE` if `resize` allows.
 
     Args:
-        vae: a (frozen) VAE, e.g. from `load_vae`.
+        vae: a (frozen) VAE, e.g. from `mixup_robust.checkpoints.load_vae`.
         image_shape: (C, H, W) of the data the VAE is used on.
         resize: allow another resolution (never another number of channels).
 

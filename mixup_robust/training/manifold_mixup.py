@@ -3,7 +3,8 @@
 The classifier is split through the `StagedNet` API of its net (no Manifold-Mixup code inside
 the nets): `Normalize -> net.forward_stem -> stage 0 -> ... -> stage n - 1 ->
 net.forward_head`. Layer 0 is the input pixels (before `Normalize`, so mixing there is
-exactly input mixup), layer k >= 1 the output of stage k - 1.
+exactly input mixup), layer k >= 1 the output of stage k - 1 (`forward_to_layer`,
+`forward_from_layer` in `mixup_robust.nets.staged`).
 """
 
 from collections.abc import Callable, Sequence
@@ -14,84 +15,11 @@ import torch
 from torch import nn
 from typing_extensions import override
 
-from mixup_robust import nets
 from mixup_robust.mixing import interpolate, soft_cross_entropy, soft_targets
-from mixup_robust.nets import StagedNet
+from mixup_robust.nets.staged import check_layer, forward_from_layer, forward_to_layer
 from mixup_robust.training.mixup import Mixup
 
-__all__ = ["ManifoldMixup", "forward_from_layer", "forward_to_layer", "mixable_layers"]
-
-
-def _staged_nets() -> list[str]:
-    """The names of the project's nets that Manifold Mixup can split."""
-    return sorted(
-        name
-        for name in nets.__all__
-        if isinstance(cls := getattr(nets, name), type)
-        and issubclass(cls, StagedNet)
-        and cls is not StagedNet
-    )
-
-
-def _split(classifier: nn.Module) -> tuple[list[nn.Module], StagedNet]:
-    """The modules before the net (e.g. `Normalize`) and the net of `nn.Sequential(..., net)`."""
-    if not isinstance(classifier, nn.Sequential) or len(classifier) == 0:
-        raise TypeError(
-            f"Expected the classifier nn.Sequential(Normalize, net), got {type(classifier)}."
-        )
-    *prefix, net = classifier
-    if not isinstance(net, StagedNet):
-        raise TypeError(
-            f"{type(net).__name__} cannot be split into layers for Manifold Mixup: it is not a "
-            "mixup_robust.nets.StagedNet (stem, stages, head). Use one of the nets that are: "
-            f"{', '.join(_staged_nets())}; or make your net a subclass of StagedNet."
-        )
-    return prefix, net
-
-
-def mixable_layers(classifier: nn.Module) -> int:
-    """The number of layers where hidden states can be mixed: 0 .. net.num_stages."""
-    return _split(classifier)[1].num_stages + 1
-
-
-def _check_layer(net: StagedNet, layer: int) -> None:
-    if not 0 <= layer <= net.num_stages:
-        raise ValueError(
-            f"layer must be in 0..{net.num_stages} for {type(net).__name__} (0: the input, "
-            f"k: after stage k - 1), got {layer}."
-        )
-
-
-def forward_to_layer(classifier: nn.Module, images: torch.Tensor, layer: int) -> torch.Tensor:
-    """The hidden state at `layer`: the images (0) or the output of stage `layer - 1`.
-
-    Args:
-        classifier: `nn.Sequential(Normalize, net)` as built by `build_classifier`.
-        images: pixels in [0, 1], (B, C, H, W).
-        layer: 0 (the input itself) .. net.num_stages.
-    """
-    prefix, net = _split(classifier)
-    _check_layer(net, layer)
-    if layer == 0:
-        return images
-    hidden = images
-    for module in prefix:
-        hidden = module(hidden)
-    return net.forward_stages(net.forward_stem(hidden), stop=layer)
-
-
-def forward_from_layer(classifier: nn.Module, hidden: torch.Tensor, layer: int) -> torch.Tensor:
-    """The logits for a hidden state at `layer` (the rest of the forward pass).
-
-    `forward_from_layer(c, forward_to_layer(c, x, k), k)` equals `c(x)` for every k.
-    """
-    prefix, net = _split(classifier)
-    _check_layer(net, layer)
-    if layer == 0:
-        for module in prefix:
-            hidden = module(hidden)
-        hidden = net.forward_stem(hidden)
-    return net.forward_head(net.forward_stages(hidden, start=layer))
+__all__ = ["ManifoldMixup"]
 
 
 class ManifoldMixup(Mixup):
@@ -125,7 +53,7 @@ class ManifoldMixup(Mixup):
         if not self.mix_layers:
             raise ValueError("mix_layers must name at least one layer.")
         for layer in self.mix_layers:
-            _check_layer(_split(self.classifier)[1], layer)
+            check_layer(self.classifier, layer)
 
     def draw_layer(self, rng: np.random.Generator) -> int:
         """The mixing layer of a batch, uniform over `mix_layers` (drawn after the pairs)."""

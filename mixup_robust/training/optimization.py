@@ -220,9 +220,21 @@ class ScheduledModule(L.LightningModule):
         """What the optimizer optimizes: every parameter (override for parameter groups)."""
         return self.parameters()
 
+    def fresh_optimizer(self) -> Optimizer:
+        """A new optimizer of `optimized_parameters`, with the configured arguments."""
+        return self.optimizer_factory(self.optimized_parameters())
+
+    def check_resumed_schedule(self, checkpoint: dict, max_epochs: int | None) -> None:
+        """Raises if a `RunLengthSchedule` is resumed under another `trainer.max_epochs`.
+
+        The run room's resume (`mixup_robust.run.run_settings`) calls it, as this module's
+        own `on_load_checkpoint` does (`check_schedule_length`).
+        """
+        check_schedule_length(self.scheduler_factory, checkpoint, max_epochs)
+
     def configure_optimizers(self) -> OptimizerLRScheduler:
         """The optimizer, and its scheduler (in Lightning's dict) unless it is None."""
-        optimizer = self.optimizer_factory(self.optimized_parameters())
+        optimizer = self.fresh_optimizer()
         scheduler = self.scheduler_factory
         if scheduler is None:
             return optimizer
@@ -244,4 +256,4 @@ class ScheduledModule(L.LightningModule):
         trainer = self._trainer
         if trainer is None or trainer.state.fn != "fit":
             return  # loading weights for evaluation: the schedule plays no part
-        check_schedule_length(self.scheduler_factory, checkpoint, trainer.max_epochs)
+        self.check_resumed_schedule(checkpoint, trainer.max_epochs)

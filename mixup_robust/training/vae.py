@@ -22,8 +22,8 @@ from mixup_robust.attacks import InnerPGD, project_offset
 from mixup_robust.attacks.budget import Budget, parse_budget
 from mixup_robust.nets.vae import VAE
 from mixup_robust.precision import full_precision
+from mixup_robust.run.last_checkpoint import LastCheckpoint
 from mixup_robust.seeding import resolve_seed, seeded_torch_rng
-from mixup_robust.training.last_checkpoint import LastCheckpoint
 from mixup_robust.training.optimization import (
     LRSchedulerCallable,
     OptimizerCallable,

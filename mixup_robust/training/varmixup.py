@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 from typing_extensions import override
 
+from mixup_robust.checkpoints.vae import FrozenVAE
 from mixup_robust.mixing import interpolate, soft_cross_entropy, soft_targets
-from mixup_robust.nets.frozen_vae import FrozenVAE
 from mixup_robust.nets.vae import VAE, ResizingVAE
 from mixup_robust.training.base import ClassifierModule
 from mixup_robust.training.mixup import Mixup

@@ -16,7 +16,7 @@ from PIL import Image
 from mixup_robust.evaluation import DefenseEvaluation
 from mixup_robust.evaluation.defense.figures import main as plots_main
 from mixup_robust.training import ClassifierModule
-from tests.helpers.cli import CONF, fit_digits, run_cli
+from tests.helpers.cli import CONF, run_cli
 
 FIT = ["fit", "--config", CONF / "mixup.yaml"]
 FIT_ERM = ["fit", "--config", CONF / "erm.yaml"]
@@ -39,10 +39,10 @@ def image_folder(root: Path, classes: int, size: int) -> Path:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
+def workspace(tmp_path_factory, mixup_one_epoch) -> Path:
     """Files a careless or hostile user might point a run at, and an earlier run's results."""
     root = tmp_path_factory.mktemp("workspace")
-    good = fit_digits(root / "train", "mixup", 1)
+    good = mixup_one_epoch  # fit_digits(root / "train", "mixup", 1), built once per session
     shutil.copy(good, root / "good.ckpt")
     (root / "truncated.ckpt").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     (root / "notes.ckpt").write_text("epoch 3: loss 0.12\n")

@@ -20,6 +20,7 @@ from tests.helpers.cli import (
     fit_digits,
     last_checkpoint,
     resolved_config,
+    run_cli_for_devices,
     run_cli_subprocess,
 )
 from tests.helpers.kills import run_killed
@@ -50,7 +51,7 @@ def test_ddp_evaluation_counts_every_sample_once(digits_checkpoint, tmp_path):
     records = {}
     for devices in (1, 2):
         output = tmp_path / f"devices{devices}"
-        run_cli_subprocess(
+        run_cli_for_devices(
             "test", "--config", config, "--trainer.default_root_dir", tmp_path / "logs",
             "--trainer.strategy", "ddp" if devices == 2 else "auto",
             "--trainer.devices", devices, "--trainer.accelerator", "cpu",
@@ -77,15 +78,16 @@ def test_ddp_fit_runs_and_writes_a_checkpoint(tmp_path):
     assert checkpoint["epoch"] == 0 and checkpoint["global_step"] > 0
 
 
-def test_resume_continues_exactly(tmp_path):
+def test_resume_continues_exactly(tmp_path, mixup_two_epochs, mixup_first_epoch):
     """2 epochs straight == 1 epoch, interrupted, then resumed from last.ckpt for the second.
 
     The interrupted run has the same config (max_epochs 2, so the cosine schedule is the same)
     and stops after one epoch's steps, as a job killed at an epoch boundary would.
     """
-    straight = fit_digits(tmp_path / "straight", "mixup", 2)
-    first_half = fit_digits(tmp_path / "halves", "mixup", 2, "--trainer.max_steps", STEPS)
+    straight = mixup_two_epochs  # fit_digits(root, "mixup", 2)
+    first_half = mixup_first_epoch  # ... 2, "--trainer.max_steps", STEPS)
     assert torch.load(first_half, weights_only=True)["epoch"] == 0
+    assert torch.load(first_half, weights_only=True)["global_step"] == STEPS
     # max_steps differs from the first half's: a resume names the change it accepts.
     resumed = fit_digits(
         tmp_path / "halves", "mixup", 2, "--ckpt_path", first_half,

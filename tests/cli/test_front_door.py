@@ -14,8 +14,9 @@ from mixup_robust.threads import (
     THREADS_VARIABLE,
     apply_threads,
     available_cpus,
-    busy_note,
     chosen_threads,
+    default_threads,
+    load_note,
 )
 from tests.helpers.cli import REPO, run_cli
 
@@ -102,7 +103,7 @@ def test_the_thread_setting_precedence():
     assert chosen_threads("3", {THREADS_VARIABLE: "2", "OMP_NUM_THREADS": "4"}) == (3, "--threads")
     assert chosen_threads(None, {THREADS_VARIABLE: "2", "OMP_NUM_THREADS": "4"})[0] == 2
     assert chosen_threads(None, {"OMP_NUM_THREADS": "4"}) == (None, "OMP_NUM_THREADS")
-    count, source = chosen_threads(None, {})
+    count, source = chosen_threads(None, {}, load=0.0)
     assert count == min(available_cpus(), DEFAULT_MAX_THREADS) and source.startswith("default")
     assert chosen_threads(None, {THREADS_VARIABLE: ""})[1].startswith("default")
     for bad in ("0", "two", "-1", ""):
@@ -117,20 +118,36 @@ def test_a_chosen_count_is_set_and_passed_on():
         assert apply_threads("1", environ) == 1 and torch.get_num_threads() == 1
         assert environ["OMP_NUM_THREADS"] == "1"  # DDP's processes and Lightning keep it
         environ = {}
-        assert apply_threads(None, environ) == min(available_cpus(), DEFAULT_MAX_THREADS)
+        assert apply_threads(None, environ, load=0.0) == min(available_cpus(), DEFAULT_MAX_THREADS)
         assert "OMP_NUM_THREADS" not in environ  # Lightning still divides CPUs among processes
         assert apply_threads(None, {"OMP_NUM_THREADS": "3"}) is None  # the user's own
     finally:
         torch.set_num_threads(before)
 
 
-def test_a_busy_machine_gets_one_note_unless_the_count_was_chosen():
-    cpus = available_cpus()
-    note = busy_note("default: ...", 2, load=cpus + 3.0)
-    assert note is not None and "--threads 1" in note and len(note.splitlines()) == 1
-    assert busy_note("default: ...", 2, load=cpus - 0.5) is None  # not busy
-    assert busy_note("--threads", 2, load=cpus + 3.0) is None  # the user chose
-    assert busy_note("default: ...", 1, load=cpus + 3.0) is None  # one thread already
+def test_the_default_leaves_the_cores_that_other_work_uses(monkeypatch):
+    monkeypatch.setattr("mixup_robust.threads.available_cpus", lambda: 4)
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    assert [default_threads(load) for load in (0.0, 0.4, 1.0, 2.5, 3.9, 9.0)] == [4, 4, 3, 2, 1, 1]
+    monkeypatch.setattr("mixup_robust.threads.available_cpus", lambda: 16)
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert default_threads(0.0) == DEFAULT_MAX_THREADS  # at most 8
+    # A cpuset (4 of 64 CPUs) was given to this job: the machine's load is other jobs'.
+    monkeypatch.setattr("mixup_robust.threads.available_cpus", lambda: 4)
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    assert default_threads(60.0) == 4
+
+
+def test_a_count_lowered_by_the_load_gets_one_note(monkeypatch):
+    monkeypatch.setattr("mixup_robust.threads.available_cpus", lambda: 2)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    count, source = chosen_threads(None, {}, load=7.0)
+    note = load_note(source, count)
+    assert count == 1 and note is not None and len(note.splitlines()) == 1
+    assert "load 7.0" in note and "1 of 2" in note and "--threads N" in note
+    count, source = chosen_threads(None, {}, load=0.2)
+    assert count == 2 and load_note(source, count) is None  # not lowered
+    assert load_note("--threads", 1) is None  # the user chose
 
 
 def test_a_bad_thread_count_is_one_line(capsys):

@@ -102,9 +102,9 @@ def run_driver(
 
 
 @pytest.fixture(scope="module")
-def straight(tmp_path_factory) -> dict:
+def straight(mixup_two_epochs) -> dict:
     """The weights of an uninterrupted run, and the size of its checkpoint files."""
-    checkpoint = fit_digits(tmp_path_factory.mktemp("straight"), "mixup", EPOCHS)
+    checkpoint = mixup_two_epochs  # fit_digits(root, "mixup", EPOCHS), built once per session
     return {"state": torch.load(checkpoint, weights_only=True)["state_dict"],
             "size": checkpoint.stat().st_size}  # fmt: skip
 

@@ -90,6 +90,23 @@ def test_a_missing_checkpoint_is_its_message_without_traceback(tmp_path):
     assert not list((tmp_path / "runs").rglob("version_*"))  # no empty run folder
 
 
+def test_an_evaluation_without_a_checkpoint_names_the_option_before_compute(tmp_path):
+    """Shipped evaluation configs name no checkpoint: leaving it out is a parser error."""
+    done = cli(
+        "test", "--config", REPO / "configs" / "eval" / "cifar10_mixup_table2.yaml",
+        "--trainer.default_root_dir", tmp_path / "runs",
+    )  # fmt: skip
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 2, done.stderr
+    assert lines[0] == (
+        "error: the following arguments are required: checkpoint "
+        "(model > mixup_robust.evaluation.DefenseEvaluation): give "
+        "--model.init_args.checkpoint <value> on the command line or in the config"
+    )
+    assert not (tmp_path / "runs").exists()  # stopped in the parser: no data, no run folder
+
+
 def test_the_details_come_back_on_request(tmp_path):
     done = cli(
         "test", "--config", CONF / "evaluate.yaml", "--verbose",
@@ -156,6 +173,19 @@ def test_redrawing_figures_gives_no_runpy_warning(tmp_path):
          "Expected a <class 'int'>, got abc (trainer.max_epochs)"),
         ("unrecognized arguments: --trainer.max_epochz 3",
          "unrecognized arguments: --trainer.max_epochz 3"),
+        ('Parser key "model":\n  Does not validate against any of the Union subtypes\n'
+         "  Errors:\n    - Problem with given class_path 'mixup_robust.evaluation.DefenseAudit':\n"
+         "        the following arguments are required: checkpoint, rungs\n"
+         "    - Expected a <class 'NoneType'>",
+         "the following arguments are required: checkpoint, rungs "
+         "(model > mixup_robust.evaluation.DefenseAudit): give --model.init_args.checkpoint, "
+         "--model.init_args.rungs <value> on the command line or in the config"),
+        ('Parser key "model":\n  Does not validate against any of the Union subtypes\n'
+         "  Errors:\n    - Problem with given class_path 'mixup_robust.evaluation.X':\n"
+         "    - Problem with given class_path 'mixup_robust.defenses.Y':\n"
+         "        the following arguments are required: vae_ckpt\n",
+         "the following arguments are required: vae_ckpt "
+         "(model > mixup_robust.evaluation.X > mixup_robust.defenses.Y)"),
     ],
 )  # fmt: skip
 def test_the_parsers_useful_line(message, short):

@@ -8,7 +8,7 @@ import torch
 import yaml
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from mixup_robust.training.resume_check import ResumeMismatchError
+from mixup_robust.run.resume_check import ResumeMismatchError
 from tests.helpers.cli import CONF, fit_digits, last_checkpoint, run_cli
 
 pytestmark = pytest.mark.slow

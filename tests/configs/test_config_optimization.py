@@ -10,8 +10,6 @@ it, and every step's learning rate and weights are compared with the flags' mean
 written out by hand below (torch's SGD and Adam updates, the four schedules).
 """
 
-import contextlib
-import io
 import math
 
 import pytest
@@ -20,7 +18,9 @@ import yaml
 from lightning.pytorch.cli import instantiate_module
 
 from mixup_robust.training import ERM, MMDVAE
-from tests.helpers.cli import REPO, run_cli
+from tests.helpers.cli import REPO
+from tests.helpers.configs import BLOCK_FOLDERS, CIFAR100
+from tests.helpers.configs import resolved as resolved_name
 
 DEFAULTS = {
     "optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "nesterov": False,
@@ -64,22 +64,20 @@ FORMER = {
 
 
 def shipped_training_configs() -> list[str]:
-    """Every config under configs/ whose model is a training method."""
-    found = []
+    """Every config under configs/ whose model is a training method, and the CIFAR-100 stacks."""
+    found = list(CIFAR100)
     for path in sorted((REPO / "configs").rglob("*.yaml")):
+        if path.parent.name in BLOCK_FOLDERS:
+            continue
         model = (yaml.safe_load(path.read_text()) or {}).get("model") or {}
         if str(model.get("class_path", "")).startswith("mixup_robust.training."):
             found.append(str(path.relative_to(REPO / "configs")))
-    return found
+    return sorted(found)
 
 
 def resolved(config: str) -> dict:
     """The config as the CLI's parser resolves it (`fit --print_config`)."""
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed), pytest.raises(SystemExit) as exit_info:
-        run_cli("fit", "--config", REPO / "configs" / config, "--print_config")
-    assert exit_info.value.code in (0, None)
-    return yaml.safe_load(printed.getvalue())
+    return resolved_name("fit", config)
 
 
 def tiny_module(model: dict):

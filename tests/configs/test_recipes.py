@@ -17,6 +17,7 @@ from tests.helpers.cli import REPO, last_checkpoint, resolved_config, run_cli
 
 FAST = REPO / "configs" / "cifar10_fast"
 CPU = REPO / "configs" / "cifar10_cpu"
+CPU_EVALUATION = REPO / "configs" / "eval" / "cifar10_cpu_mixup_inference.yaml"
 CLASSES = [f"class{i}" for i in range(10)]
 
 
@@ -83,7 +84,7 @@ def test_cpu_recipe_trains_and_its_evaluation_scores_every_defense(method, tmp_p
     assert state["lr_schedulers"][0]["last_epoch"] == 3  # stepped every optimizer step
     output = tmp_path / "results"
     run_cli(
-        "test", "--config", CPU / "evaluate.yaml", "--model.init_args.checkpoint", checkpoint,
+        "test", "--config", CPU_EVALUATION, "--model.init_args.checkpoint", checkpoint,
         "--model.init_args.output_dir", output, "--trainer.default_root_dir", tmp_path / "eval",
         "--data.init_args.root", data, "--data.init_args.test_subset_size", 8,
         "--data.init_args.pool_size_per_class", 5,
@@ -132,7 +133,7 @@ def results_of(tmp_path: Path, folder: str) -> list[dict]:
     return json.loads(found[0].read_text())
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=30)
 def test_scripts_train_and_evaluate_end_to_end(tmp_path):
     data = fake_cifar_zip(tmp_path / "cifar.zip")
     brief = "--trainer.max_steps 3 --trainer.limit_val_batches 1 --data.init_args.batch_size 16"

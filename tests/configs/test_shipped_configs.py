@@ -1,4 +1,9 @@
-"""Every shipped config parses, and the full quickstart evaluation runs end to end."""
+"""Every shipped config parses, and the full quickstart evaluation runs end to end.
+
+Also: the blocks that configs include or name (configs/attacks, defenses, recipes, data) are
+each used and found; no config names a default checkpoint; CIFAR-100 is the CIFAR-10 config
+with the CIFAR-100 block stacked after it.
+"""
 
 import json
 import shutil
@@ -7,15 +12,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers.cli import REPO, resolved_config, run_cli
+from tests.helpers.cli import REPO, resolved_command, resolved_config, run_cli
+from tests.helpers.configs import BLOCK_FOLDERS, CIFAR100_METHODS, command
 
 CONFIGS = REPO / "configs"
-EVALUATIONS = sorted(CONFIGS.glob("eval/*.yaml")) + sorted(CONFIGS.glob("quickstart/evaluate*"))
-TRAININGS = (
-    sorted(CONFIGS.glob("cifar10/*.yaml"))
-    + sorted(CONFIGS.glob("cifar100/*.yaml"))
-    + [path for path in sorted(CONFIGS.glob("quickstart/*.yaml")) if "evaluate" not in path.name]
-)
+QUICKSTART_EVALUATIONS = ("evaluate", "audit")
+EVALUATIONS = sorted(CONFIGS.glob("eval/*.yaml")) + [
+    path for path in sorted(CONFIGS.glob("quickstart/*.yaml"))
+    if path.stem.startswith(QUICKSTART_EVALUATIONS)
+]  # fmt: skip
+TRAININGS = sorted(CONFIGS.glob("cifar10/*.yaml")) + [
+    path for path in sorted(CONFIGS.glob("quickstart/*.yaml"))
+    if not path.stem.startswith(QUICKSTART_EVALUATIONS)
+]  # fmt: skip
 
 
 def parses(subcommand: str, *configs) -> None:
@@ -70,11 +79,11 @@ def test_full_quickstart_evaluation_scores_every_defense(digits_checkpoint, tmp_
 
 
 # ------------------------------------------------ data blocks come from configs/data/
-SHIPPED = sorted(path for path in CONFIGS.glob("*/*.yaml") if path.parent.name != "data")
+SHIPPED = sorted(path for path in CONFIGS.glob("*/*.yaml") if path.parent.name not in BLOCK_FOLDERS)
 
 
 def subcommand_of(config: Path) -> str:
-    evaluating = config.parent.name == "eval" or config.stem.startswith("evaluate")
+    evaluating = config.parent.name == "eval" or config.stem.startswith(QUICKSTART_EVALUATIONS)
     return "test" if evaluating else "fit"
 
 
@@ -118,3 +127,54 @@ def test_a_data_set_is_changed_in_one_place(config, moved_configs):
     assert moved["data"]["init_args"].pop("root") == moved_roots[class_path]
     shipped["data"]["init_args"].pop("root")
     assert moved == shipped
+
+
+# ------------------------------------------------ blocks, checkpoints, CIFAR-100 by stacking
+def named_blocks(tree: object, base: Path) -> list[Path]:
+    """The block files a config tree names (`val_attack: ../attacks/pgd10.yaml`, list items,
+    `config: ../recipes/mi_paper.yaml`), resolved against the naming file's folder."""
+    if isinstance(tree, dict):
+        return [path for value in tree.values() for path in named_blocks(value, base)]
+    if isinstance(tree, list):
+        return [path for item in tree for path in named_blocks(item, base)]
+    if isinstance(tree, str) and tree.endswith(".yaml"):
+        return [(base / tree).resolve()]
+    return []
+
+
+def test_every_block_is_found_and_used():
+    """Every block file that a config or block names exists, and every block is named."""
+    named = set()
+    for path in sorted(CONFIGS.glob("*/*.yaml")):
+        for block in named_blocks(yaml.safe_load(path.read_text()), path.parent):
+            assert block.is_file(), f"{path.relative_to(CONFIGS)} names {block}, which is missing"
+            named.add(block)
+    blocks = {p.resolve() for folder in BLOCK_FOLDERS for p in (CONFIGS / folder).glob("*.yaml")}
+    # Data blocks that only a command line stacks (README): not named by a shipped config.
+    stacked = {(CONFIGS / "data" / f"{name}.yaml").resolve() for name in (
+        "cifar100", "svhn", "tiny_imagenet", "cifar10_jpeg_zip_eval")}  # fmt: skip
+    assert blocks - named <= stacked, sorted(str(p) for p in blocks - named - stacked)
+
+
+@pytest.mark.parametrize("config", EVALUATIONS, ids=lambda path: path.name)
+def test_no_evaluation_names_a_default_checkpoint(config):
+    """The checkpoint to measure is always given (`--model.init_args.checkpoint`)."""
+    assert resolved_config("test", config)["model"]["init_args"]["checkpoint"] is None
+
+
+@pytest.mark.parametrize("method", CIFAR100_METHODS)
+def test_cifar100_is_the_cifar10_config_with_the_cifar100_block(method):
+    """What the former configs/cifar100/ copies changed comes with the block: the data class
+    (100 classes, linked into the model), its root and split; the recipe's batch 64 stays."""
+    cifar10 = resolved_config("fit", CONFIGS / "cifar10" / f"{method}.yaml")
+    cifar100 = resolved_command("fit", *command(f"cifar100/{method}.yaml"))
+    assert cifar100["data"]["class_path"] == "mixup_robust.data.CIFAR100DataModule"
+    assert cifar100["trainer"].pop("default_root_dir") == f"runs/cifar100/{method}"
+    cifar10["trainer"].pop("default_root_dir")
+    block = yaml.safe_load((CONFIGS / "data" / "cifar100.yaml").read_text())["data"]["init_args"]
+    data = cifar100["data"]["init_args"]
+    assert {key: data[key] for key in block} == block and data["batch_size"] == 64
+    assert data == cifar10["data"]["init_args"]  # the same split, augmentation and batch
+    assert {k: v for k, v in cifar100.items() if k != "data"} == {
+        k: v for k, v in cifar10.items() if k != "data"
+    }

@@ -12,7 +12,7 @@ import torch
 
 from mixup_robust.atomic import atomic_file, write_atomically
 from mixup_robust.data import TinyImageNetDataModule
-from mixup_robust.training.checkpoint_io import AtomicCheckpointIO, CheckpointNoSpaceError
+from mixup_robust.run.checkpoint_io import AtomicCheckpointIO, CheckpointNoSpaceError
 
 
 @pytest.fixture

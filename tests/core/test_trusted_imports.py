@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from mixup_robust.evaluation.checkpoint import load_classifier
+from mixup_robust.checkpoints import load_classifier
 from mixup_robust.trusted_imports import (
     TRUSTED_ENV,
     UntrustedImportError,

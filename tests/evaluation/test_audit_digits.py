@@ -7,7 +7,7 @@ import pytest
 
 from tests.helpers.cli import REPO, last_checkpoint, run_cli
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=160)
 
 QUICKSTART = REPO / "configs" / "quickstart"
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from mixup_robust.data import CorruptionDataModule
 from mixup_robust.evaluation import CorruptionEvaluation
-from tests.helpers.cli import REPO, run_cli, run_cli_subprocess
+from tests.helpers.cli import REPO, run_cli, run_cli_for_devices
 from tests.helpers.corruptions import CORRUPTIONS, N, correctness, fake_cifar_c
 
 
@@ -84,7 +84,7 @@ def test_ddp_counts_every_corrupted_image_once(digits_checkpoint, tmp_path):
     records = {}
     for devices in (1, 2):
         output = tmp_path / f"devices{devices}"
-        run_cli_subprocess(
+        run_cli_for_devices(
             "test", "--config", REPO / "configs" / "eval" / "cifar10_corruptions.yaml",
             "--trainer.default_root_dir", tmp_path / "logs",
             "--trainer.strategy", "ddp" if devices == 2 else "auto",

@@ -8,7 +8,7 @@ from torch import nn
 
 from mixup_robust.attacks import project_offset
 from mixup_robust.evaluation import LocalLinearityEvaluation, local_linearity_error
-from tests.helpers.cli import CONF, measure_digits, run_cli_subprocess
+from tests.helpers.cli import CONF, measure_digits, run_cli_for_devices
 
 CONFIG = CONF / "evaluate_local_linearity.yaml"
 
@@ -107,7 +107,7 @@ def test_ddp_gives_the_numbers_of_one_process(digits_checkpoint, tmp_path):
     records = {}
     for devices in (1, 2):
         output = tmp_path / f"devices{devices}"
-        run_cli_subprocess(
+        run_cli_for_devices(
             "test", "--config", CONFIG, "--trainer.default_root_dir", tmp_path / "logs",
             "--trainer.strategy", "ddp" if devices == 2 else "auto",
             "--trainer.devices", devices, "--trainer.accelerator", "cpu",

@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import itertools
 import json
 import subprocess
 import sys
@@ -30,18 +31,41 @@ def run_cli_subprocess(*args: str | Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
+def run_cli_for_devices(*args: str | Path | int) -> None:
+    """Runs `cli.py` where its strategy needs it: DDP in a subprocess, one process in this one.
+
+    For tests that compare a run on one process with the same run under DDP: the DDP run
+    needs a process of its own (it relaunches the command per rank); the one-process run does
+    not, and in this process it skips a Python start and the imports (seconds each).
+    """
+    arguments = [str(arg) for arg in args]
+    ddp = any(
+        name == "--trainer.strategy" and value.startswith("ddp")
+        for name, value in itertools.pairwise(arguments)
+    )
+    if ddp:
+        run_cli_subprocess(*arguments)
+    else:
+        run_cli(*arguments)
+
+
 def resolved_config(subcommand: str, *configs: Path | str) -> dict:
     """The whole config that `cli.py <subcommand> --config ...` runs (`--print_config`).
 
     Includes (`config: ../data/x.yaml`) are followed and defaults filled in, so a test can read
     a shipped config's data block, or change it and write it back as a self-contained file.
     """
-    arguments: list[str | Path] = [subcommand]
+    arguments: list[str | Path] = []
     for config in configs:
         arguments += ["--config", config]
+    return resolved_command(subcommand, *arguments)
+
+
+def resolved_command(subcommand: str, *arguments: str | Path) -> dict:
+    """The whole config that `cli.py <subcommand> <arguments>` runs (`--print_config`)."""
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed), pytest.raises(SystemExit) as exit_info:
-        run_cli(*arguments, "--print_config")
+        run_cli(subcommand, *arguments, "--print_config")
     assert exit_info.value.code in (0, None), printed.getvalue()
     return yaml.safe_load(printed.getvalue())
 

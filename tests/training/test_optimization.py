@@ -1,5 +1,6 @@
 """Injected optimizers and schedules: any torch optimizer or scheduler from YAML, the project's
-run-length schedules, their interval, the resume guard and checkpoints of former flags."""
+run-length schedules, their interval and the resume guard (checkpoints of the former flags:
+tests/checkpoints/test_load_classifier.py)."""
 
 import json
 from functools import partial
@@ -8,10 +9,10 @@ import pytest
 import torch
 from lightning.pytorch.cli import ReduceLROnPlateau
 
-from mixup_robust.evaluation.checkpoint import load_classifier
+from mixup_robust.checkpoints import load_classifier
 from mixup_robust.nets import SmallCNN
-from mixup_robust.training import ERM, ClassifierSGD, CosineSchedule, OneCycleSchedule
-from mixup_robust.training.former_flags import upgrade_former_flags
+from mixup_robust.run import ResumableOptimization
+from mixup_robust.training import ERM, MMDVAE, ClassifierSGD, CosineSchedule, OneCycleSchedule
 from mixup_robust.training.optimization import check_schedule_length
 from tests.helpers.cli import REPO, fit_digits, run_cli
 
@@ -111,53 +112,22 @@ def test_reduce_on_plateau_is_given_its_metric():
     assert configured["lr_scheduler"]["monitor"] == "val/acc"
 
 
-@pytest.mark.parametrize(
-    ("flags", "optimizer", "scheduler", "interval"),
-    [({"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "schedule": "constant"},
-      {"class_path": "torch.optim.Adam", "init_args": {"lr": 1e-3, "weight_decay": 0.0}},
-      None, "epoch"),
-     ({"lr": 0.05, "schedule": "cosine"},
-      {"class_path": "torch.optim.SGD",
-       "init_args": {"lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "nesterov": False}},
-      {"class_path": "mixup_robust.training.CosineSchedule"}, "epoch"),
-     ({"nesterov": True, "schedule": "onecycle", "warmup_fraction": 0.3},
-      {"class_path": "torch.optim.SGD",
-       "init_args": {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "nesterov": True}},
-      {"class_path": "mixup_robust.training.OneCycleSchedule",
-       "init_args": {"warmup_fraction": 0.3}}, "step"),
-     ({"schedule": "multistep", "milestones": (75,), "gamma": 0.2},
-      {"class_path": "torch.optim.SGD",
-       "init_args": {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "nesterov": False}},
-      {"class_path": "torch.optim.lr_scheduler.MultiStepLR",
-       "init_args": {"milestones": [75], "gamma": 0.2}}, "epoch")],
-)  # fmt: skip
-def test_former_flags_are_upgraded(flags, optimizer, scheduler, interval):
-    upgraded = upgrade_former_flags({"seed": 3, "optimizer": "sgd", **flags})
-    assert upgraded == {"seed": 3, "optimizer": optimizer, "scheduler": scheduler,
-                        "scheduler_interval": interval}  # fmt: skip
-    assert upgrade_former_flags(upgraded) == upgraded  # today's hyperparameters stay as they are
-
-
-def test_a_checkpoint_with_former_flags_is_still_evaluated(digits_checkpoint, tmp_path):
-    state = torch.load(digits_checkpoint, weights_only=True)
-    hparams = state["hyper_parameters"]
-    for key in ("optimizer", "scheduler", "scheduler_interval"):
-        del hparams[key]
-    hparams.update(optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=False,
-                   schedule="cosine", milestones=[100, 150], gamma=0.1,
-                   warmup_fraction=0.2)  # fmt: skip
-    former = tmp_path / "former.ckpt"
-    torch.save(state, former)
-    today, _ = load_classifier(str(digits_checkpoint))
-    before, former_hparams = load_classifier(str(former))
-    assert former_hparams["schedule"] == "cosine"  # the checkpoint's own record, as written
-    images = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(before.eval()(images), today.eval()(images))
-
-
 def test_the_optimizer_is_set_in_one_place_only():
     """Lightning's top-level optimizer would bypass the model's; the CLI does not offer it."""
     config = REPO / "configs" / "quickstart" / "mixup.yaml"
     with pytest.raises(SystemExit) as exit_info:
         run_cli("fit", "--config", config, "--optimizer", "torch.optim.Adam", "--print_config")
     assert exit_info.value.code not in (0, None)
+
+
+def test_every_training_module_fulfils_the_run_rooms_resume_contract():
+    """`mixup_robust.run` resumes through a Protocol; a renamed method would skip it silently."""
+    module = tiny(optimizer=partial(ClassifierSGD, lr=0.2), scheduler=CosineSchedule())
+    assert isinstance(module, ResumableOptimization)
+    assert isinstance(MMDVAE(image_shape=(1, 8, 8)), ResumableOptimization)
+    fresh = module.fresh_optimizer()
+    assert isinstance(fresh, torch.optim.SGD) and fresh.param_groups[0]["lr"] == 0.2
+    assert fresh is not module.fresh_optimizer()  # a new one each time
+    module.check_resumed_schedule({"schedule_max_epochs": 3}, 3)
+    with pytest.raises(ValueError, match=r"max_epochs=3.*max_epochs=5"):
+        module.check_resumed_schedule({"schedule_max_epochs": 3}, 5)

@@ -9,8 +9,8 @@ import math
 import pytest
 import torch
 
+from mixup_robust.checkpoints import load_vae
 from mixup_robust.evaluation import load_classifier
-from mixup_robust.nets import load_vae
 from tests.helpers.cli import CONF, last_checkpoint, run_cli
 
 CLASSIFIER_METHODS = ["erm", "mixup", "at", "trades", "iat", "aomixup", "manifold_mixup"]

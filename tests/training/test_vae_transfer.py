@@ -7,9 +7,10 @@ import pytest
 import torch
 from torch import nn
 
+from mixup_robust.checkpoints import load_vae
+from mixup_robust.checkpoints import vae as frozen_vae
+from mixup_robust.checkpoints.vae import FrozenVAE
 from mixup_robust.defenses import ClassPool, VarMixupInference
-from mixup_robust.nets import frozen_vae, load_vae
-from mixup_robust.nets.frozen_vae import FrozenVAE
 from mixup_robust.nets.vae import ResizingVAE, adapt_vae, resize_images
 from mixup_robust.training import MMDVAE, VarERM, VarMixup
 from tests.helpers.training import tiny_net

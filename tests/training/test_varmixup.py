@@ -9,10 +9,9 @@ import torch
 import yaml
 from torch import nn
 
+from mixup_robust.checkpoints import load_classifier, load_vae
 from mixup_robust.defenses import ClassPool, VarMixupInference
-from mixup_robust.evaluation.checkpoint import load_classifier
 from mixup_robust.mixing import interpolate, soft_targets
-from mixup_robust.nets import load_vae
 from mixup_robust.training import MMDVAE, ClassifierSGD, VarERM, VarMixup
 from mixup_robust.training.vae import mmd
 from tests.helpers.cli import CONF, last_checkpoint, resolved_config, run_cli

@@ -1,6 +1,6 @@
 """DefenseAudit: the strongest attack on each defense, per-sample worst case, error bars, flags.
 
-`python cli.py test --config configs/eval/audit.yaml` (CIFAR-10) or
+`python cli.py test --config configs/eval/cifar10_audit.yaml` (CIFAR-10) or
 `configs/quickstart/audit.yaml` (digits). See docs/audit.md.
 """
 
@@ -12,12 +12,13 @@ from torch import nn
 from typing_extensions import override
 
 from mixup_robust.attacks import EOTPGD, Attack, require_gradients
+from mixup_robust.checkpoints.external import ExternalClassifier
 from mixup_robust.defenses import Defense, NoDefense
 from mixup_robust.evaluation.audit.counts import AuditCounts
 from mixup_robust.evaluation.audit.ladder import Ladder
 from mixup_robust.evaluation.audit.ladder_state import LadderState
 from mixup_robust.evaluation.audit.red_flags import RedFlagThresholds
-from mixup_robust.evaluation.audit.report import audit_markdown, draw_audit, print_audit
+from mixup_robust.evaluation.audit.report import audit_markdown, draw_audit
 from mixup_robust.evaluation.audit.stored_steps import (
     clean_rows,
     rung_payload,
@@ -26,8 +27,8 @@ from mixup_robust.evaluation.audit.stored_steps import (
     stored_rung,
 )
 from mixup_robust.evaluation.audit.summary import AuditSummary, summarize
+from mixup_robust.evaluation.audit.verdict import print_audit
 from mixup_robust.evaluation.binding import bind_defenses
-from mixup_robust.evaluation.external import ExternalClassifier
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.evaluation.names import check_unique_names
 from mixup_robust.evaluation.progress import AttackProgress
@@ -271,7 +272,7 @@ class DefenseAudit(MeasurementModule):
 
     @override
     def show(self, records: list[dict]) -> None:
-        print_audit(self.summaries)
+        print_audit(self.summaries, report=self.results_dir / "audit.md")
 
     def write_extra(self, directory: Path) -> None:
         """audit.md, the paste-ready report, beside the results."""
@@ -283,4 +284,4 @@ class DefenseAudit(MeasurementModule):
     @override
     def draw(self, directory: Path) -> None:
         if self.plots:
-            draw_audit(self.summaries, directory / "audit.png")
+            draw_audit(self.summaries, directory / "audit.png", model=str(self.checkpoint))

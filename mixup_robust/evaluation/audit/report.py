@@ -1,4 +1,4 @@
-"""The audit's report: rich tables, audit.png and a paste-ready audit.md."""
+"""The audit's report: audit.png and a paste-ready audit.md (the console: `verdict.py`)."""
 
 import math
 from dataclasses import asdict
@@ -9,13 +9,11 @@ import matplotlib
 matplotlib.use("Agg")  # files only
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
-from rich.console import Console
-from rich.table import Table
 
 from mixup_robust.attacks import Attack
 from mixup_robust.evaluation.audit.ladder import Ladder
 from mixup_robust.evaluation.audit.summary import AuditSummary, Estimate
-from mixup_robust.evaluation.figures import save_figure
+from mixup_robust.evaluation.figures import legend_below, percent_limits, run_title, save_figure
 from mixup_robust.evaluation.names import CLEAN
 
 KIND_TEXT = {
@@ -48,33 +46,17 @@ def _ladder_cell(summary: AuditSummary, k: int, intervals: bool = True) -> str:
     return f"{100 * summary.cumulative[k].mean:.1f}{own_text}"
 
 
-def print_audit(summaries: list[AuditSummary], console: Console | None = None) -> None:
-    """The summary table (intervals, verdicts, flags) and the ladder table."""
-    console = console or Console()
-    table = Table(title="Defense audit: accuracy % [95 % Wilson CI] ± std over trials")
-    for column in SUMMARY_HEADER:
-        table.add_column(column, overflow="fold")
-    for row in _summary_rows(summaries):
-        table.add_row(*row, style="red" if row[-1] != "none" else None)
-    console.print(table)
-    ladder = Table(title="Ladder: accuracy % after each rung (own: on full-ladder samples)")
-    ladder.add_column("rung")
-    for summary in summaries:
-        ladder.add_column(summary.defense, overflow="fold")
-    for k, spec in enumerate(summaries[0].rungs, start=1):
-        ladder.add_row(spec.name, *[_ladder_cell(s, k, False) for s in summaries])
-    console.print(ladder)
-
-
-def draw_audit(summaries: list[AuditSummary], path: Path) -> Path:
+def draw_audit(summaries: list[AuditSummary], path: Path, model: str | None = None) -> Path:
     """Writes the audit figure, one panel per defense, to `path` (PNG, atomically); returns it.
 
     Each panel shows each rung's own accuracy (bars), the accuracy after each rung (line) and
     the worst case (red line with its interval band); error bars are 95 % Wilson intervals.
+    The title names the model's checkpoint (`model`) and n; the legend lies below the panels.
     """
     columns = min(3, len(summaries))
     rows = math.ceil(len(summaries) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 4.6 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 4.6 * rows),
+                                squeeze=False, layout="constrained")  # fmt: skip
     for axis in axes.flat[len(summaries) :]:
         axis.axis("off")
     for axis, summary in zip(axes.flat, summaries, strict=False):
@@ -90,11 +72,14 @@ def draw_audit(summaries: list[AuditSummary], path: Path) -> Path:
         axis.set_title(f"{summary.defense}: worst case {summary.worst.text(False)} %{flags}",
                        fontsize=9, color="crimson" if summary.flags else "black")  # fmt: skip
         axis.set_xticks(xs, names, rotation=60, ha="right", fontsize=7)
-        axis.set(ylim=(0, 102), ylabel="accuracy (%)")
+        axis.set(ylim=percent_limits([0.0, 100.0]), ylabel="accuracy (%)")
         axis.grid(alpha=0.3, axis="y")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=3, fontsize=8)
-    figure.tight_layout(rect=(0, 0.06 / rows, 1, 1))
+    legend_below(figure, handles, labels)
+    first = summaries[0]
+    what = (f"Defense audit: accuracy (%) after each rung; {first.own[0].total} of the test points "
+            f"on the full ladder; up to {max(s.trials for s in summaries)} trial(s)")  # fmt: skip
+    figure.suptitle(run_title(what, model, first.clean.total), fontsize=10)
     return save_figure(figure, path)
 
 

@@ -10,24 +10,9 @@ from collections.abc import Sequence
 
 from scipy.stats import binomtest
 
-CONFIDENCE = 0.95
-
-
-def wilson_interval(
-    correct: int, total: int, confidence: float = CONFIDENCE
-) -> tuple[float, float]:
-    """Wilson score interval of an accuracy `correct / total` (fractions in [0, 1]).
-
-    Wilson rather than the normal approximation: it stays inside [0, 1] and keeps its coverage
-    at accuracies near 0 or 1, where robust accuracies often are. With no samples the interval
-    is the whole range [0, 1].
-    """
-    if not 0 <= correct <= total:
-        raise ValueError(f"correct={correct} must lie in [0, total={total}].")
-    if total == 0:
-        return 0.0, 1.0
-    interval = binomtest(int(correct), int(total)).proportion_ci(confidence, method="wilson")
-    return float(interval.low), float(interval.high)
+# The intervals live in the base (evaluation/intervals.py), shared with the other measurements.
+from mixup_robust.evaluation.intervals import CONFIDENCE
+from mixup_robust.evaluation.intervals import wilson_interval as wilson_interval
 
 
 def mcnemar_exact(only_first: int, only_second: int, alternative: str = "two-sided") -> float:

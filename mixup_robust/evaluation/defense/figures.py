@@ -6,7 +6,6 @@ python -m mixup_robust.evaluation.redraw runs/.../results.json (`redraw.py` runs
 
 import argparse
 import json
-import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -14,45 +13,75 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; no display is needed or wanted
 import matplotlib.pyplot as plt
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
 from rich.console import Console
 
-from mixup_robust.evaluation.figures import save_figure
+from mixup_robust.evaluation.figures import (
+    legend_below,
+    percent_limits,
+    records_title,
+    save_figure,
+)
 from mixup_robust.evaluation.names import CLEAN
 
 REQUIRED_FIELDS = ("defense", "attack", "accuracy")
 MARKERS = ("s", "D", "^", "v", "P", "X", "o")
-
-
-def percent_limits(values: list[float]) -> tuple[float, float]:
-    """Axis limits in accuracy percent: multiples of 10 around the data, at least 20 wide.
-
-    An axis zoomed to the data (12.0 to 13.0 when every point is 12.5) would make equal
-    accuracies look different; this one starts from a round floor and stays in [0, 100].
-    """
-    low = max(0.0, 10 * math.floor((min(values) - 5) / 10))
-    high = min(100.0, 10 * math.ceil((max(values) + 5) / 10))
-    if high - low < 20:
-        low, high = (max(0.0, high - 20), high) if high >= 20 else (0.0, 20.0)
-    return low, high
-
-
-def _finish(axis: Axes, xlabel: str, ylabel: str, title: str, legend: bool = True) -> None:
-    """Labels, grid, and a legend beside the axes, where it covers no point."""
-    axis.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    axis.grid(alpha=0.3)
-    if legend and axis.get_legend_handles_labels()[0]:
-        axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
+# Marker area (points^2) of a defense's point; each further defense on the same spot is drawn
+# larger, hollow, around it, so that every one stays visible.
+MARKER_AREA = 60.0
+GROWTH = 90.0
+# Points equal to the tables' precision (0.1 %) lie on one spot: they are drawn concentric, with
+# one label naming them all ("none = MI-PL"). Points that only lie close keep their own
+# markers (hollow, of different shapes, so both show).
+SPOT_DECIMALS = 1
 
 
 def _accuracy_by_cell(records: list[dict]) -> dict[tuple[str, str], float]:
     return {(r["defense"], r["attack"]): r["accuracy"] for r in records}
 
 
+def _spots(points: list[tuple[str, float, float]]) -> list[list[tuple[str, float, float]]]:
+    """Groups of (defense, x, y) on one spot (equal to 0.1 %), in the order the defenses come."""
+    groups: dict[tuple[float, float], list[tuple[str, float, float]]] = defaultdict(list)
+    for point in points:
+        groups[(round(point[1], SPOT_DECIMALS), round(point[2], SPOT_DECIMALS))].append(point)
+    return list(groups.values())
+
+
+def _draw_spot(axis: Axes, group: list, styles: dict[str, tuple[str, str]], mid: float) -> None:
+    """The defenses of one spot: concentric hollow markers, and a label naming them all."""
+    for rank, (defense, x, y) in enumerate(group):
+        marker, color = styles[defense]
+        axis.scatter(x, y, marker=marker, s=MARKER_AREA + GROWTH * rank, facecolors="none",
+                     edgecolors=color, linewidths=1.5, zorder=3 + rank)  # fmt: skip
+    if len(group) > 1:
+        _, x, y = group[0]
+        left = x > mid  # the label on the side with more room
+        names = " = ".join(defense for defense, _, _ in group)
+        axis.annotate(
+            names, (x, y), xytext=(-9 if left else 9, 0),
+            textcoords="offset points", ha="right" if left else "left", va="center", fontsize=7,
+            bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "alpha": 0.8, "lw": 0},
+        )  # fmt: skip
+
+
+def _single_styles(singles: list[dict], offset: int) -> dict[str, tuple[str, str]]:
+    """Each unswept defense's marker and colour, the same in every panel."""
+    return {
+        r["defense"]: (MARKERS[k % len(MARKERS)], f"C{(k + offset) % 10}")
+        for k, r in enumerate(singles)
+    }
+
+
 def plot_tradeoff(records: list[dict], path: Path) -> Path | None:
     """Clean against robust accuracy, one panel per attack (the MI paper's Figure 3b).
 
-    Swept defenses are drawn as lines through their values; other defenses as points.
+    Swept defenses are drawn as lines through their values; other defenses as hollow points,
+    each with its marker and colour in every panel. Defenses on one spot (equal to 0.1 %) are
+    drawn concentric and labelled together ("none = MI-PL"). One legend below the panels;
+    the title names the model's checkpoint and n.
     """
     attacks = list(dict.fromkeys(r["attack"] for r in records if r["attack"] != CLEAN))
     if not attacks:
@@ -62,36 +91,46 @@ def plot_tradeoff(records: list[dict], path: Path) -> Path | None:
     for record in records:
         if record["attack"] == CLEAN and "sweep" in record:
             sweeps[record["sweep"]].append(record)
-    figure, axes = plt.subplots(1, len(attacks), figsize=(6.5 * len(attacks), 4.5), squeeze=False)
+    singles = [r for r in records if r["attack"] == CLEAN and "sweep" not in r]
+    styles = _single_styles(singles, len(sweeps))
+    figure, axes = plt.subplots(1, len(attacks), figsize=(5.2 * len(attacks), 4.6),
+                                squeeze=False, layout="constrained")  # fmt: skip
+    handles: dict[str, Artist] = {}
     for axis, attack in zip(axes[0], attacks, strict=True):
-        points: list[tuple[float, float]] = []
+        xs_all: list[float] = []
+        ys_all: list[float] = []
         for name, members in sweeps.items():
             members = sorted(members, key=lambda r: r["value"])
             xs = [100 * accuracy[(m["defense"], CLEAN)] for m in members]
             ys = [100 * accuracy[(m["defense"], attack)] for m in members]
-            axis.plot(xs, ys, marker="o", label=f"{name} ({members[0]['parameter']})")
-            for number, (x, y, member) in enumerate(zip(xs, ys, members, strict=True)):
-                # Alternate the label above and below its point so neighbours do not overprint.
-                offset = (4, 5) if number % 2 == 0 else (4, -11)
-                axis.annotate(
-                    f"{member['value']:g}", (x, y), xytext=offset, textcoords="offset points",
-                    fontsize=8, alpha=0.9,
-                )  # fmt: skip
-            points += list(zip(xs, ys, strict=True))
-        singles = [r for r in records if r["attack"] == CLEAN and "sweep" not in r]
-        for number, record in enumerate(singles):
-            defense = record["defense"]
-            point = (100 * record["accuracy"], 100 * accuracy[(defense, attack)])
-            # Hollow markers of growing size: defenses at the same point stay visible.
-            axis.scatter(
-                *point, marker=MARKERS[number % len(MARKERS)], s=40 + 25 * number,
-                facecolors="none", edgecolors=f"C{number + len(sweeps)}", linewidths=1.5,
-                label=defense,
-            )  # fmt: skip
-            points.append(point)
-        axis.set_xlim(*percent_limits([x for x, _ in points] or [0.0, 100.0]))
-        axis.set_ylim(*percent_limits([y for _, y in points] or [0.0, 100.0]))
-        _finish(axis, "clean accuracy (%)", f"accuracy under {attack} (%)", attack)
+            label = f"{name} ({members[0]['parameter']})"
+            color = f"C{list(sweeps).index(name) % 10}"
+            (handles[label],) = axis.plot(xs, ys, marker="o", markersize=4, color=color)
+            for x, y, member in zip(xs, ys, members, strict=True):
+                # Beside each point, right of it: a steep line's labels stack, none overprints.
+                axis.annotate(f"{member['value']:g}", (x, y), xytext=(5, 0), va="center",
+                              textcoords="offset points", fontsize=7, alpha=0.9)  # fmt: skip
+            xs_all += xs
+            ys_all += ys
+        points = [
+            (r["defense"], 100 * r["accuracy"], 100 * accuracy[(r["defense"], attack)])
+            for r in singles if (r["defense"], attack) in accuracy
+        ]  # fmt: skip
+        xlim = percent_limits(xs_all + [x for _, x, _ in points] or [0.0, 100.0])
+        ylim = percent_limits(ys_all + [y for _, _, y in points] or [0.0, 100.0])
+        for group in _spots(points):
+            _draw_spot(axis, group, styles, (xlim[0] + xlim[1]) / 2)
+        axis.set(xlim=xlim, ylim=ylim, xlabel="clean accuracy (%)",
+                 ylabel=f"accuracy under {attack} (%)", title=attack)  # fmt: skip
+        axis.grid(alpha=0.3)
+    singles_first: dict[str, Artist] = {}
+    for defense, (marker, color) in styles.items():
+        singles_first[defense] = Line2D([], [], marker=marker, linestyle="none", markersize=7,
+                                  markerfacecolor="none", markeredgecolor=color,
+                                  markeredgewidth=1.5)  # fmt: skip
+    handles = singles_first | handles
+    legend_below(figure, list(handles.values()), list(handles))
+    figure.suptitle(records_title("Clean against robust accuracy", records), fontsize=10)
     return save_figure(figure, path)
 
 
@@ -101,16 +140,25 @@ def plot_parameter(records: list[dict], path: Path) -> Path | None:
     if not swept:
         return None
     names = list(dict.fromkeys(r["sweep"] for r in swept))
-    figure, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 4), squeeze=False)
+    figure, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4.2), squeeze=False,
+                                layout="constrained")  # fmt: skip
+    handles: dict[str, Artist] = {}
+    attacks = list(dict.fromkeys(r["attack"] for r in swept))
     for axis, name in zip(axes[0], names, strict=True):
         members = [r for r in swept if r["sweep"] == name]
-        for attack in dict.fromkeys(r["attack"] for r in members):
+        for number, attack in enumerate(attacks):
             points = sorted(
                 (r["value"], 100 * r["accuracy"]) for r in members if r["attack"] == attack
             )
-            axis.plot(*zip(*points, strict=True), marker="o", label=attack)
+            if points:
+                (handles[attack],) = axis.plot(*zip(*points, strict=True), marker="o",
+                                               color=f"C{number % 10}")  # fmt: skip
         axis.set_ylim(*percent_limits([100 * r["accuracy"] for r in members]))
-        _finish(axis, members[0]["parameter"], "accuracy (%)", name)
+        axis.set(xlabel=members[0]["parameter"], ylabel="accuracy (%)", title=name)
+        axis.margins(x=0.06)
+        axis.grid(alpha=0.3)
+    legend_below(figure, list(handles.values()), list(handles))
+    figure.suptitle(records_title("Accuracy against the swept parameter", records), fontsize=10)
     return save_figure(figure, path)
 
 
@@ -124,23 +172,39 @@ def plot_adaptive_samples(records: list[dict], path: Path) -> Path | None:
     if not adaptive:
         return None
     steps = sorted({r["steps"] for r in adaptive})
-    figure, axes = plt.subplots(1, len(steps), figsize=(6 * len(steps), 4), squeeze=False)
+    figure, axes = plt.subplots(1, len(steps), figsize=(5.5 * len(steps), 4.2), squeeze=False,
+                                layout="constrained")  # fmt: skip
+    handles: dict[str, Artist] = {}
+    defenses = list(dict.fromkeys(r["defense"] for r in adaptive if r["defense"] != "none"))
     for axis, count in zip(axes[0], steps, strict=True):
         members = [r for r in adaptive if r["steps"] == count and r["defense"] != "none"]
-        for defense in dict.fromkeys(r["defense"] for r in members):
+        values = [100 * r["accuracy"] for r in members]
+        for number, defense in enumerate(defenses):
             points = sorted(
                 (r["n_samples"], 100 * r["accuracy"]) for r in members if r["defense"] == defense
             )
-            axis.plot(*zip(*points, strict=True), marker="o", label=defense)
+            if points:
+                (handles[defense],) = axis.plot(*zip(*points, strict=True), marker="o",
+                                                color=f"C{number % 10}")  # fmt: skip
         for record in records:
             if (
                 record["defense"] == "none"
                 and record.get("threat_model") == "oblivious"
                 and record.get("steps") == count
             ):
-                axis.axhline(100 * record["accuracy"], linestyle="--", color="grey")
-        axis.set_ylim(*percent_limits([100 * r["accuracy"] for r in members] or [0.0]))
-        _finish(axis, "adaptive samples N_A", "accuracy (%)", f"adaptive PGD-{count}")
+                label = "none, oblivious attack"
+                handles[label] = axis.axhline(
+                    100 * record["accuracy"], linestyle="--", color="grey"
+                )
+                values.append(100 * record["accuracy"])
+        axis.set_ylim(*percent_limits(values or [0.0]))
+        axis.set(
+            xlabel="adaptive samples N_A", ylabel="accuracy (%)", title=f"adaptive PGD-{count}"
+        )
+        axis.margins(x=0.06)
+        axis.grid(alpha=0.3)
+    legend_below(figure, list(handles.values()), list(handles))
+    figure.suptitle(records_title("Accuracy against adaptive samples", records), fontsize=10)
     return save_figure(figure, path)
 
 

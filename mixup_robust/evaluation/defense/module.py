@@ -12,6 +12,7 @@ from torchmetrics import MetricCollection
 from typing_extensions import override
 
 from mixup_robust.attacks import Attack, require_gradients
+from mixup_robust.checkpoints.external import ExternalClassifier
 from mixup_robust.defenses import Defense, NoDefense
 from mixup_robust.evaluation.binding import bind_defenses
 from mixup_robust.evaluation.defense.figures import draw_all
@@ -20,7 +21,6 @@ from mixup_robust.evaluation.defense.replay import replay_unit, scored_rows
 from mixup_robust.evaluation.defense.scoring import DefenseScores, ScoredBatch
 from mixup_robust.evaluation.defense.sweep import ParameterSweep
 from mixup_robust.evaluation.defense.tables import print_table
-from mixup_robust.evaluation.external import ExternalClassifier
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.evaluation.names import CLEAN, check_unique_names
 from mixup_robust.evaluation.predictions import prediction_columns
@@ -283,7 +283,7 @@ class DefenseEvaluation(MeasurementModule):
 
     @override
     def show(self, records: list[dict]) -> None:
-        print_table(records)
+        print_table(records, paired_detection=self.hparams.detection_on == "all")
 
     def write_extra(self, directory: Path) -> None:
         """trials.csv with every trial's records, when there are several trials."""

@@ -148,7 +148,7 @@ class LocalLinearityEvaluation(MeasurementModule):
 
     @override
     def table(self, records: list[dict]) -> Table:
-        table = Table(title=f"Local linearity error (PGD-{self.steps} on |linearization error|)")
+        table = Table(title=f"Local linearity error (PGD-{self.steps})")
         for column in ("eps", "eps x 255", "n", "error"):
             table.add_column(column, justify="right")
         for record in records:
