@@ -89,7 +89,7 @@ def open_run_store(
 def merge_when_complete(
     trainer: L.Trainer, directory: Path, store: UnitStore, shard: tuple[int, int] | None
 ) -> tuple[UnitStore | None, RunLock | None]:
-    """Marks this rank's file complete; the store to compute the run's results from, or None.
+    """Marks a shard's file complete; the store to compute the run's results from, or None.
 
     Without shards: the store itself. A shard: None (with a message) while another shard is
     unfinished, or while another shard merges (it holds `run.lock`); else the merge of every
@@ -97,12 +97,11 @@ def merge_when_complete(
     ranks agree.
     """
     own = store.own if isinstance(store, MergedStore) else store
-    if isinstance(own, SampleStore):
-        own.mark_complete()
-    if shard is None:
+    if shard is None:  # only a shard's completion is ever asked (saves a sync)
         return store, None
     if not isinstance(own, SampleStore):
         raise ValueError("A sharded evaluation needs its store (MeasurementModule.use_store).")
+    own.mark_complete()
     files = [directory / store_name(trainer.global_rank, (i, shard[1]))
              for i in range(1, shard[1] + 1)]  # fmt: skip
     missing = [i + 1 for i, path in enumerate(files) if not is_complete(path)]
