@@ -10,11 +10,53 @@ without storing generator state.
 import contextlib
 import os
 from collections.abc import Iterator
+from enum import IntEnum, unique
 
 import numpy as np
 import torch
 
 _MASK64 = (1 << 64) - 1
+
+
+@unique
+class Stream(IntEnum):
+    """Every stream number of the keyed draws (`keyed_uniform`, `derive_seed`), in one place.
+
+    A stream number keeps one purpose's draws apart from every other's; `unique` refuses two
+    purposes with one number at import. The values are the ones the draws have always used.
+    """
+
+    MI_CLASS = 1  # MI: the partner's class, per (sample, execution)
+    MI_MEMBER = 2  # MI: the partner within its class
+    TRANSFORM_A = 11  # input transforms: first per-(sample, execution) draw
+    TRANSFORM_B = 12
+    TRANSFORM_C = 13
+    TRANSFORM_D = 14  # crop-pad: pad offsets
+    TRANSFORM_E = 15
+    LINEARITY_START = 71  # local linearity: random starts
+    MI_COMBINED_PARTS = 0xC0  # MI-Combined: seeds of its PL and OL parts (`Part`)
+    TRIAL = 0x7A1  # repeated trials: every seed of trial t > 0
+    ATTACK_DRAW = 0xD4A3  # a defense's draws seen by an attack (draw >= 1)
+    FULL_LADDER = 0xF011  # the audit: which samples run every rung
+
+
+@unique
+class Part(IntEnum):
+    """Numbers keyed after a stream or attack key to pick one part of a whole."""
+
+    UNBOUNDED_PROBE = 0  # the audit's eps = 1 probe, apart from the rungs 1..K
+    MI_PL = 1  # MI-Combined's detector (after `Stream.MI_COMBINED_PARTS`)
+    MI_OL = 2  # MI-Combined's answer
+
+
+@unique
+class DataStream(IntEnum):
+    """The data module's seeded draws (`data_generator`): splits and the sampling pool."""
+
+    SPLIT = 1  # the validation split out of the training images
+    TEST_SUBSET = 2  # the test subset
+    POOL = 3  # the sampling pool's members
+    POOL_AUGMENT = 4  # the test-split pool's one augmentation
 
 
 def _signed(value: int) -> int:
@@ -76,6 +118,15 @@ def derive_seed(seed: int, *keys: int) -> int:
 def numpy_rng(seed: int, *keys: int) -> np.random.Generator:
     """A numpy generator determined by the seed and the keys (e.g. rank, step)."""
     return np.random.default_rng([seed, *keys])
+
+
+def data_generator(seed: int, stream: DataStream) -> torch.Generator:
+    """A CPU torch generator for one of the data module's draws (seeded `seed * 1000 + stream`).
+
+    The data module's splits and pool are drawn with torch's generators on this scheme, so they
+    stay the ones every earlier run drew.
+    """
+    return torch.Generator().manual_seed(seed * 1000 + DataStream(stream))
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from mixup_robust.data.indexed_images import (
     check_training_batches,
 )
 from mixup_robust.data.resume import ResumableSampler, resumed_position
-from mixup_robust.seeding import resolve_seed
+from mixup_robust.seeding import DataStream, data_generator, resolve_seed
 
 Arrays = tuple[torch.Tensor, torch.Tensor]
 
@@ -140,9 +140,6 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
         if len(labels) and (labels.min() < 0 or labels.max() >= self.num_classes):
             raise ValueError(f"{name}: {split} labels must lie in [0, {self.num_classes}).")
 
-    def _generator(self, purpose: int) -> torch.Generator:
-        return torch.Generator().manual_seed(self.seed * 1000 + purpose)
-
     @cached_property
     def split_indices(self) -> dict[str, torch.Tensor]:
         """Indices into the loaded arrays of the train, val and test sets (seeded)."""
@@ -150,7 +147,7 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
         n_val = int(self.val_size) if self.val_size >= 1 else round(self.val_size * n_train)
         if n_val >= n_train:
             raise ValueError(f"val_size={self.val_size} leaves no training images of {n_train}.")
-        order = torch.randperm(n_train, generator=self._generator(1))
+        order = torch.randperm(n_train, generator=data_generator(self.seed, DataStream.SPLIT))
         n_test = len(self.arrays["test"][1])
         test = torch.arange(n_test)
         if self.test_subset_size is not None:
@@ -158,7 +155,8 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
                 raise ValueError(
                     f"test_subset_size={self.test_subset_size} must lie in [1, {n_test}]."
                 )
-            subset = torch.randperm(n_test, generator=self._generator(2))
+            draws = data_generator(self.seed, DataStream.TEST_SUBSET)
+            subset = torch.randperm(n_test, generator=draws)
             test = subset[: self.test_subset_size].sort().values
         return {
             "train": order[n_val:].sort().values,
@@ -203,7 +201,8 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
         split = self.pool_split
         images, labels = self.arrays[split]
         candidates = self.split_indices["train"] if split == "train" else torch.arange(len(labels))
-        candidates = candidates[torch.randperm(len(candidates), generator=self._generator(3))]
+        draws = data_generator(self.seed, DataStream.POOL)
+        candidates = candidates[torch.randperm(len(candidates), generator=draws)]
         chosen = []
         for label in range(self.num_classes):
             members = candidates[labels[candidates] == label][: self.pool_size_per_class]
@@ -213,7 +212,7 @@ class InMemoryDataModule(L.LightningDataModule, abc.ABC):
         index = torch.cat(chosen)
         if split == "train":
             return images[index], labels[index]
-        generator = self._generator(4)
+        generator = data_generator(self.seed, DataStream.POOL_AUGMENT)
         pool = augment_uint8(images[index], self.crop_padding, self.horizontal_flip, generator)
         return pool, labels[index]
 

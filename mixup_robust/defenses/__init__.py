@@ -1,6 +1,6 @@
 """Inference-time defenses as nn.Modules that return log-probabilities."""
 
-from mixup_robust.defenses.base import Defense, NoDefense
+from mixup_robust.defenses.base import Defense, NoDefense, redrawn
 from mixup_robust.defenses.crop_pad import RandomCropPad
 from mixup_robust.defenses.input_transforms import (
     GaussianNoise,
@@ -25,4 +25,5 @@ __all__ = [
     "RandomResizePad",
     "RandomRotation",
     "VarMixupInference",
+    "redrawn",
 ]

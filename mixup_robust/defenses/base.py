@@ -2,7 +2,7 @@
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -11,10 +11,7 @@ from typing_extensions import override
 
 from mixup_robust.defenses.chunking import default_chunk_size
 from mixup_robust.defenses.pool import ClassPool
-from mixup_robust.seeding import derive_seed
-
-# Keys the seeds of attack-time draws apart from the scoring draws (draw 0).
-_DRAW_STREAM = 0xD4A3
+from mixup_robust.seeding import Stream, derive_seed
 
 
 def log_mean_exp(log_probs: torch.Tensor, dim: int = 1) -> torch.Tensor:
@@ -114,16 +111,29 @@ class Defense(nn.Module):
         Draw 0 is the one results are scored with; attacks use draws >= 1, so the randomness
         an adaptive attack sees is independent of the randomness it is scored with.
         """
-        parts = [module for module in self.modules() if isinstance(module, Defense)]
-        seeds = [part.seed for part in parts]
-        if draw != 0:
-            for part in parts:
-                part.seed = derive_seed(part.seed, _DRAW_STREAM, draw)
-        try:
+        with redrawn([self], Stream.ATTACK_DRAW, draw):
             yield
-        finally:
-            for part, seed in zip(parts, seeds, strict=True):
-                part.seed = seed
+
+
+@contextlib.contextmanager
+def redrawn(modules: Iterable[nn.Module], stream: Stream, number: int) -> Iterator[None]:
+    """Within the block every defense in `modules` (and its parts) draws anew: draw `number`.
+
+    The one way a defense is redrawn, for an attack (`Defense.fresh_draw`, stream
+    `ATTACK_DRAW`) and for a repeated trial (`evaluation.trials.defense_trial`, stream
+    `TRIAL`): number 0 keeps every seed; number n > 0 replaces each part's seed by
+    `derive_seed(seed, stream, n)`. The seeds are restored after the block, also on error.
+    """
+    parts = [m for module in modules for m in module.modules() if isinstance(m, Defense)]
+    seeds = [part.seed for part in parts]
+    if number != 0:
+        for part in parts:
+            part.seed = derive_seed(part.seed, stream, number)
+    try:
+        yield
+    finally:
+        for part, seed in zip(parts, seeds, strict=True):
+            part.seed = seed
 
 
 class NoDefense(Defense):

@@ -13,18 +13,12 @@ import torch
 from typing_extensions import override
 
 from mixup_robust.defenses.random_transform import (
-    STREAM_A,
-    STREAM_B,
-    STREAM_C,
     RandomTransformDefense,
     uniform_offsets,
     uniform_sizes,
     window_indices,
 )
-
-# Streams of the padding offsets, apart from the size (A) and the crop position (B, C).
-_STREAM_D = 14
-_STREAM_E = 15
+from mixup_robust.seeding import Stream
 
 
 class RandomCropPad(RandomTransformDefense):
@@ -56,14 +50,14 @@ class RandomCropPad(RandomTransformDefense):
         if self.max_size > min(height, width):
             raise ValueError(f"max_size={self.max_size} exceeds the image ({height}x{width}).")
         size = uniform_sizes(
-            self.uniform(sample, execution, STREAM_A), self.min_size, self.max_size
+            self.uniform(sample, execution, Stream.TRANSFORM_A), self.min_size, self.max_size
         )
         offsets = {}
         for name, stream, side in (
-            ("crop_top", STREAM_B, height),
-            ("crop_left", STREAM_C, width),
-            ("pad_top", _STREAM_D, height),
-            ("pad_left", _STREAM_E, width),
+            ("crop_top", Stream.TRANSFORM_B, height),
+            ("crop_left", Stream.TRANSFORM_C, width),
+            ("pad_top", Stream.TRANSFORM_D, height),
+            ("pad_left", Stream.TRANSFORM_E, width),
         ):
             offsets[name] = uniform_offsets(self.uniform(sample, execution, stream), side - size)
         return {"size": size, **offsets}

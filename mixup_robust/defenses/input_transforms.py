@@ -14,15 +14,12 @@ import torch.nn.functional as F
 from typing_extensions import override
 
 from mixup_robust.defenses.random_transform import (
-    STREAM_A,
-    STREAM_B,
-    STREAM_C,
     RandomTransformDefense,
     uniform_offsets,
     uniform_sizes,
     window_indices,
 )
-from mixup_robust.seeding import keyed_uniform
+from mixup_robust.seeding import Stream, keyed_uniform
 
 
 class GaussianNoise(RandomTransformDefense):
@@ -78,8 +75,8 @@ class GaussianNoise(RandomTransformDefense):
         """Standard normal noise of shape (M, *shape), float64."""
         pixel = torch.arange(math.prod(shape), device=sample.device)
         keys = (sample[:, None], execution[:, None])
-        u1 = keyed_uniform(self.seed, *keys, STREAM_A, pixel[None])
-        u2 = keyed_uniform(self.seed, *keys, STREAM_B, pixel[None])
+        u1 = keyed_uniform(self.seed, *keys, Stream.TRANSFORM_A, pixel[None])
+        u2 = keyed_uniform(self.seed, *keys, Stream.TRANSFORM_B, pixel[None])
         radius = torch.sqrt(-2 * torch.log1p(-u1))  # 1 - u1 lies in (0, 1]
         return (radius * torch.cos(2 * math.pi * u2)).view(len(sample), *shape)
 
@@ -112,7 +109,7 @@ class RandomRotation(RandomTransformDefense):
 
     def angles(self, sample: torch.Tensor, execution: torch.Tensor) -> torch.Tensor:
         """Rotation angles in degrees, float64, (M,)."""
-        return (2 * self.uniform(sample, execution, STREAM_A) - 1) * self.max_degrees
+        return (2 * self.uniform(sample, execution, Stream.TRANSFORM_A) - 1) * self.max_degrees
 
     @override
     def transform(
@@ -167,11 +164,11 @@ class RandomResizePad(RandomTransformDefense):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Resized side s, top and left offsets on the canvas, each int64 (M,)."""
         size = uniform_sizes(
-            self.uniform(sample, execution, STREAM_A), self.min_size, self.max_size
+            self.uniform(sample, execution, Stream.TRANSFORM_A), self.min_size, self.max_size
         )
         room = self.max_size - size
-        top = uniform_offsets(self.uniform(sample, execution, STREAM_B), room)
-        left = uniform_offsets(self.uniform(sample, execution, STREAM_C), room)
+        top = uniform_offsets(self.uniform(sample, execution, Stream.TRANSFORM_B), room)
+        left = uniform_offsets(self.uniform(sample, execution, Stream.TRANSFORM_C), room)
         return size, top, left
 
     @override
@@ -218,10 +215,10 @@ class RandomCropResize(RandomTransformDefense):
         if self.max_size > min(height, width):
             raise ValueError(f"max_size={self.max_size} exceeds the image ({height}x{width}).")
         size = uniform_sizes(
-            self.uniform(sample, execution, STREAM_A), self.min_size, self.max_size
+            self.uniform(sample, execution, Stream.TRANSFORM_A), self.min_size, self.max_size
         )
-        top = uniform_offsets(self.uniform(sample, execution, STREAM_B), height - size)
-        left = uniform_offsets(self.uniform(sample, execution, STREAM_C), width - size)
+        top = uniform_offsets(self.uniform(sample, execution, Stream.TRANSFORM_B), height - size)
+        left = uniform_offsets(self.uniform(sample, execution, Stream.TRANSFORM_C), width - size)
         return size, top, left
 
     @override

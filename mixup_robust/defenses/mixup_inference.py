@@ -8,11 +8,7 @@ from typing_extensions import override
 
 from mixup_robust.defenses.base import Defense, log_mean_exp
 from mixup_robust.mixing import interpolate
-from mixup_robust.seeding import keyed_uniform
-
-# Stream numbers keep the independent draws of one sample apart.
-_CLASS_STREAM = 1
-_MEMBER_STREAM = 2
+from mixup_robust.seeding import Stream, keyed_uniform
 
 
 class MixupInference(Defense):
@@ -72,7 +68,7 @@ class MixupInference(Defense):
         if self.partner_label == "predicted":
             return predicted[:, None].expand(-1, len(executions))
         num_classes = self.pool.num_classes
-        uniform = keyed_uniform(self.seed, sample_index[:, None], executions, _CLASS_STREAM)
+        uniform = keyed_uniform(self.seed, sample_index[:, None], executions, Stream.MI_CLASS)
         other = torch.minimum((uniform * (num_classes - 1)).long(), torch.tensor(num_classes - 2))
         return other + (other >= predicted[:, None]).long()
 
@@ -85,7 +81,7 @@ class MixupInference(Defense):
         """Pool positions of the partners of each sample, (B, E); E = N by default."""
         executions = self._executions(executions, predicted.device)
         classes = self.partner_classes(predicted, sample_index, executions)
-        uniform = keyed_uniform(self.seed, sample_index[:, None], executions, _MEMBER_STREAM)
+        uniform = keyed_uniform(self.seed, sample_index[:, None], executions, Stream.MI_MEMBER)
         return self.pool.index(classes, uniform)
 
     def _executions(self, executions: torch.Tensor | None, device: torch.device) -> torch.Tensor:

@@ -10,18 +10,16 @@ from typing_extensions import override
 from mixup_robust.defenses.base import Defense
 from mixup_robust.defenses.mixup_inference import MixupInference
 from mixup_robust.defenses.pool import ClassPool
-from mixup_robust.seeding import derive_seed
-
-# Keys that derive the inner defenses' seeds from the run's seed, so that the PL and OL draws
-# are independent of each other and of a stand-alone MI defense bound with the same seed.
-_SEED_STREAM = 0xC0
-_PL_KEY = 1
-_OL_KEY = 2
+from mixup_robust.seeding import Part, Stream, derive_seed
 
 
-def _derived_seed(seed: int, key: int) -> int:
-    """A 53-bit seed determined by (seed, key)."""
-    return derive_seed(seed, _SEED_STREAM, key)
+def _derived_seed(seed: int, part: Part) -> int:
+    """The seed of one inner defense (PL or OL).
+
+    The PL and OL draws are independent of each other and of a stand-alone MI defense bound
+    with the same seed.
+    """
+    return derive_seed(seed, Stream.MI_COMBINED_PARTS, part)
 
 
 class MixupInferenceCombined(Defense):
@@ -78,8 +76,8 @@ class MixupInferenceCombined(Defense):
     ) -> "MixupInferenceCombined":
         """Binds this defense and its MI-PL and MI-OL parts (with seeds derived from seed)."""
         super().bind(classifier, pool, seed)
-        self.mi_pl.bind(classifier, pool, _derived_seed(seed, _PL_KEY))
-        self.mi_ol.bind(classifier, pool, _derived_seed(seed, _OL_KEY))
+        self.mi_pl.bind(classifier, pool, _derived_seed(seed, Part.MI_PL))
+        self.mi_ol.bind(classifier, pool, _derived_seed(seed, Part.MI_OL))
         return self
 
     def _plain_and_pl(

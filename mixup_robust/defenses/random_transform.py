@@ -1,8 +1,9 @@
 """The base of the randomized input-transformation defenses, and what their draws share.
 
 `RandomTransformDefense` averages softmax(f(T(x))) over N random transformations T, drawn per
-(sample, execution) from keyed uniforms on numbered streams (`STREAM_A` .. `STREAM_C`; a
-subclass that needs more numbers its own, apart from these and from MI's streams 1 and 2).
+(sample, execution) from keyed uniforms on numbered streams (`seeding.Stream.TRANSFORM_A`
+.. `TRANSFORM_E`; a subclass that needs another adds it to `Stream`, which refuses a number
+taken).
 The window transforms (resize-pad, crop-resize, crop-pad) turn those uniforms into sizes and
 offsets (`uniform_sizes`, `uniform_offsets`) and index s x s windows (`window_indices`).
 """
@@ -14,12 +15,7 @@ import torch.nn.functional as F
 from typing_extensions import override
 
 from mixup_robust.defenses.base import Defense, log_mean_exp
-from mixup_robust.seeding import keyed_uniform
-
-# Stream numbers of the per-(sample, execution) draws; distinct from MI's streams 1 and 2.
-STREAM_A = 11
-STREAM_B = 12
-STREAM_C = 13
+from mixup_robust.seeding import Stream, keyed_uniform
 
 
 class RandomTransformDefense(Defense, abc.ABC):
@@ -41,7 +37,9 @@ class RandomTransformDefense(Defense, abc.ABC):
         self.n_executions = n_executions
         self.chunk_size = chunk_size
 
-    def uniform(self, sample: torch.Tensor, execution: torch.Tensor, stream: int) -> torch.Tensor:
+    def uniform(
+        self, sample: torch.Tensor, execution: torch.Tensor, stream: Stream
+    ) -> torch.Tensor:
         """Keyed uniforms in [0, 1), float64, one per (sample[m], execution[m]) pair, (M,)."""
         return keyed_uniform(self.seed, sample, execution, stream)
 

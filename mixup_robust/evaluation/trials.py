@@ -8,39 +8,30 @@ and the classifier stay the same: the spread measures the randomness of attack a
 """
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 from torch import nn
 
 from mixup_robust.atomic import write_atomically
-from mixup_robust.defenses import Defense
+from mixup_robust.defenses import redrawn
 from mixup_robust.evaluation.run_files import TRIALS_FILE, records_to_csv
-from mixup_robust.seeding import derive_seed
+from mixup_robust.seeding import Stream
 
 SUMMARIZED_FIELDS = ("accuracy", "auroc", "ece")
-_TRIAL_STREAM = 0x7A1
 
 
 def attack_keys(trial: int, *keys: int) -> tuple[int, ...]:
     """Keys of an attack's seeded generator in one trial (trial 0: the single-run keys)."""
-    return keys if trial == 0 else (*keys, _TRIAL_STREAM, trial)
+    return keys if trial == 0 else (*keys, Stream.TRIAL, trial)
 
 
-@contextlib.contextmanager
-def defense_trial(defenses: Iterable[nn.Module], trial: int) -> Iterator[None]:
+def defense_trial(
+    defenses: Iterable[nn.Module], trial: int
+) -> contextlib.AbstractContextManager[None]:
     """Within the block every defense (and its parts) draws with the seeds of `trial`."""
-    parts = [m for defense in defenses for m in defense.modules() if isinstance(m, Defense)]
-    seeds = [part.seed for part in parts]
-    if trial != 0:
-        for part in parts:
-            part.seed = derive_seed(part.seed, _TRIAL_STREAM, trial)
-    try:
-        yield
-    finally:
-        for part, seed in zip(parts, seeds, strict=True):
-            part.seed = seed
+    return redrawn(defenses, Stream.TRIAL, trial)
 
 
 def summarize_trials(per_trial: list[list[dict]]) -> list[dict]:

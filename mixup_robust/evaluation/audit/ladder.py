@@ -19,10 +19,7 @@ from mixup_robust.defenses import Defense
 from mixup_robust.evaluation.audit.ladder_state import LadderState, RungStep
 from mixup_robust.evaluation.audit.red_flags import GRADIENT_FREE, OBLIVIOUS, WHITE_BOX, RungSpec
 from mixup_robust.evaluation.trials import attack_keys
-from mixup_robust.seeding import seeded_torch_rng
-
-# Key of the random starts of the eps = 1 probe, apart from the rungs' keys 1..K.
-_UNBOUNDED_KEY = 0
+from mixup_robust.seeding import Part, seeded_torch_rng
 
 
 def rung_spec(attack: Attack) -> RungSpec:
@@ -184,7 +181,7 @@ class Ladder:
         trial: int = 0,
     ) -> torch.Tensor:
         """The last step: (D, 2) right answers and samples under the eps = 1 probe."""
-        keys = (seed, *attack_keys(trial, _UNBOUNDED_KEY, int(sample_index[0])))
+        keys = (seed, *attack_keys(trial, Part.UNBOUNDED_PROBE, int(sample_index[0])))
         return torch.stack(
             [self._unbounded(classifier, d, images, labels, sample_index, full.cpu(), keys)
              for d in defenses]

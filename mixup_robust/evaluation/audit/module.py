@@ -34,9 +34,7 @@ from mixup_robust.evaluation.names import check_unique_names
 from mixup_robust.evaluation.progress import AttackProgress
 from mixup_robust.evaluation.store import Unit
 from mixup_robust.evaluation.trials import defense_trial
-from mixup_robust.seeding import keyed_uniform
-
-_FULL_LADDER_STREAM = 0xF011
+from mixup_robust.seeding import Stream, keyed_uniform
 
 
 def default_unbounded_probe() -> Attack:
@@ -145,7 +143,7 @@ class DefenseAudit(MeasurementModule):
             self.progress.skip(self._steps_per_batch)
             return
         require_gradients("DefenseAudit")
-        full = keyed_uniform(self.seed, sample_index, _FULL_LADDER_STREAM)
+        full = keyed_uniform(self.seed, sample_index, Stream.FULL_LADDER)
         full = (full < self.full_ladder_fraction).cpu()
         for trial in range(self.trials):
             members = self._members(trial)

@@ -16,9 +16,8 @@ from mixup_robust.evaluation.linearity.local_linearity import local_linearity_er
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.evaluation.names import LOCAL_LINEARITY
 from mixup_robust.evaluation.store import SAMPLE_FIELDS, sample_rows
-from mixup_robust.seeding import keyed_uniform
+from mixup_robust.seeding import Stream, keyed_uniform
 
-_START_STREAM = 71  # separates the random starts from other keyed draws
 _VALUE, _ATTACK = SAMPLE_FIELDS.index("value"), SAMPLE_FIELDS.index("attack")
 
 
@@ -114,7 +113,7 @@ class LocalLinearityEvaluation(MeasurementModule):
         """Random-start draws in [-1, 1], keyed on (seed, sample, eps number, element)."""
         elements = torch.arange(images[0].numel(), device=images.device)
         draws = keyed_uniform(
-            self.seed, sample_index.long()[:, None], elements[None], number, _START_STREAM
+            self.seed, sample_index.long()[:, None], elements[None], number, Stream.LINEARITY_START
         )
         return (2 * draws - 1).to(images.dtype).view_as(images)
 
