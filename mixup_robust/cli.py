@@ -24,6 +24,7 @@ from mixup_robust.config_checks import (
     strict_yaml_mode,
 )
 from mixup_robust.evaluation.predictions import PredictionsWriter
+from mixup_robust.evaluation.stop_signals import EvaluationStopped
 from mixup_robust.run.checkpoint_io import AtomicCheckpointIO, CheckpointNoSpaceError
 from mixup_robust.run.guards import FiniteTraining
 from mixup_robust.run.last_checkpoint import LastCheckpoint
@@ -220,6 +221,8 @@ def main(args: list[str] | None = None) -> MixupRobustCLI:
             auto_configure_optimizers=False,
             args=args,
         )
+    except EvaluationStopped:  # it printed where its work is and the command that resumes
+        raise SystemExit(SIGTERM_EXIT_STATUS) from None
     except SIGTERMException:
         # Lightning stops its loops gracefully on SIGTERM and raises a SystemExit without a
         # status, so a killed run would end "successfully" (status 0) with nothing finished.
@@ -238,7 +241,7 @@ def _report_sigterm() -> None:
         "A training run saved last.ckpt at the end of the step the signal arrived in (in "
         "<default_root_dir>/lightning_logs/version_*/checkpoints/; a signal during validation "
         "keeps the last epoch's). Resume training with `python cli.py fit --config <config> "
-        "--ckpt_path <that last.ckpt>`; rerun an interrupted `test` from the start. On SLURM, "
+        "--ckpt_path <that last.ckpt>`. On SLURM, "
         "scripts/slurm_fit.sbatch checkpoints and requeues on the warning signal instead.",
         highlight=False,
     )

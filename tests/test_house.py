@@ -44,7 +44,8 @@ ALLOWED = {
 EVALUATION = PACKAGE / "evaluation"
 EVALUATION_BASE = {
     "binding", "console_tables", "data_contracts", "figures", "intervals", "measurement", "names",
-    "predictions", "redraw", "run_files", "trials",
+    "predictions", "progress", "redraw", "run_files", "run_guard", "run_store", "stop_signals",
+    "store", "trials",
 }  # fmt: skip
 EVALUATION_ROOMS = {"audit", "corruption", "defense", "linearity"}
 

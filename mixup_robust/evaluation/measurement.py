@@ -1,5 +1,7 @@
 """Shared base of measurement modules: a trained classifier scored once, in `test`."""
 
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
@@ -15,10 +17,13 @@ from mixup_robust.checkpoints.external import ExternalClassifier, load_any_class
 from mixup_robust.evaluation.run_files import (
     CONFIG_FILE,
     log_records,
-    refuse_overwrite,
     staged_run_files,
     write_results,
 )
+from mixup_robust.evaluation.run_guard import RunGuard, RunLock
+from mixup_robust.evaluation.run_store import merge_when_complete, open_run_store, resume_config
+from mixup_robust.evaluation.stop_signals import StopSignals
+from mixup_robust.evaluation.store import Unit, UnitStore, parse_shard
 from mixup_robust.precision import refuse_reduced_precision
 from mixup_robust.seeding import resolve_seed
 
@@ -26,9 +31,13 @@ from mixup_robust.seeding import resolve_seed
 class MeasurementModule(L.LightningModule):
     """Loads a classifier (our checkpoint or your own model) and writes its measurements once.
 
-    Subclasses fill `self.results` in `on_test_epoch_end` and call `report`, and may override
-    `table` and `draw`. Results go to results.json and results.csv (atomically; an earlier
-    run's files are never overwritten), with the CLI's resolved config beside them.
+    Subclasses split their work into units (a batch, a trial of it, a rung ...): each skips a
+    unit that `unit_done` says is finished, commits each finished unit's per-sample records
+    with `commit_unit` (the per-sample store, `evaluation/store.py`), and computes its results
+    from `finished_units` in `on_test_epoch_end`, then calls `report`. Rerunning the same
+    command into the same directory resumes an interrupted run; results go to results.json
+    and results.csv (atomically; an earlier run's files are never overwritten), with the CLI's
+    resolved config beside them, then the figures (best-effort: a failed figure is a warning).
 
     Args:
         checkpoint: training checkpoint of the classifier (`<run>/checkpoints/last.ckpt`), or
@@ -37,7 +46,14 @@ class MeasurementModule(L.LightningModule):
         image_shape: (C, H, W) of the data (linked; checked against the checkpoint).
         output_dir: where results go; default: the run's log directory.
         seed: seed of the measurement's random draws; None follows the run's seed.
+        shard: `i/n` computes only every n-th test batch, from the i-th on (1-based), into
+            its own store file, so n jobs (a SLURM array) share one evaluation; the last
+            shard to finish writes the results of all. None: every batch (and any shard files
+            in the directory count as finished work: rerunning without `shard` merges them).
     """
+
+    # False: finished units are kept in memory only, no store file (the benchmark's baseline).
+    use_store: bool = True
 
     def __init__(
         self,
@@ -46,8 +62,10 @@ class MeasurementModule(L.LightningModule):
         image_shape: tuple[int, int, int] | None = None,
         output_dir: str | None = None,
         seed: int | None = None,
+        shard: str | None = None,
     ) -> None:
         super().__init__()
+        self.shard = parse_shard(shard)
         self.checkpoint = checkpoint
         self.expected = {"num_classes": num_classes, "image_shape": image_shape}
         self.output_dir = output_dir
@@ -57,6 +75,10 @@ class MeasurementModule(L.LightningModule):
         self.results: list[dict] = []
         self._run_dirs: tuple[Path, bool] = (Path(output_dir or "."), True)
         self._outputs_checked = False
+        self.unit_store: UnitStore = UnitStore()
+        self.stop_signals = StopSignals()
+        self._lock: RunLock | None = None
+        self._merge_lock: RunLock | None = None
 
     @override
     def setup(self, stage: str) -> None:
@@ -71,8 +93,87 @@ class MeasurementModule(L.LightningModule):
         # trainer.log_dir is a collective under DDP (a broadcast): read it here, on every
         # rank, never from rank-0-only code such as `report`.
         self._run_dirs = self._find_run_dirs()
-        if stage == "test" and self.trainer.is_global_zero:
-            refuse_overwrite(self.results_dir, self._config_is_ours)
+        if stage == "test":
+            self._open_run()
+
+    @override
+    def configure_callbacks(self) -> list[L.Callback]:
+        return [RunGuard()]
+
+    def _open_run(self) -> None:
+        """Checks and locks the run directory (rank 0), then opens this rank's store."""
+        config = resume_config(self._resolved_config(), type(self).__qualname__, self.seed)
+        self.unit_store, self._lock = open_run_store(
+            self.trainer, self.results_dir, config, self._config_is_ours, self.shard,
+            self.use_store, type(self).__name__,
+        )  # fmt: skip
+
+    def in_shard(self, batch_idx: int) -> bool:
+        """Whether test batch `batch_idx` is this run's (always, without `shard`)."""
+        return self.shard is None or batch_idx % self.shard[1] == self.shard[0] - 1
+
+    def ready_to_report(self) -> bool:
+        """Marks this rank's store complete; whether the results of the whole run can be written.
+
+        Without shards: yes. A shard: only when every shard is complete; it then reads their
+        files as finished work (see `evaluation.run_store.merge_when_complete`).
+        """
+        merged, lock = merge_when_complete(
+            self.trainer, self.results_dir, self.unit_store, self.shard
+        )
+        if merged is None:
+            return False
+        self.unit_store, self._merge_lock = merged, lock
+        return True
+
+    def close_run(self) -> None:
+        """Closes this rank's store and releases the run directory's lock."""
+        self.unit_store.close()
+        for lock in (self._lock, self._merge_lock):
+            if lock is not None:
+                lock.release()
+        self._lock = self._merge_lock = None
+
+    # ------------------------------------------------------------------ units of work
+    def unit_done(self, name: str) -> bool:
+        """Whether the unit `name` finished (in this run, or in the run it resumes)."""
+        return self.unit_store.done(name)
+
+    def commit_unit(
+        self,
+        name: str,
+        batch: int,
+        part: int,
+        rows: Sequence[tuple],
+        payload: object = None,
+        started: float | None = None,
+    ) -> None:
+        """Commits one finished unit to the store, then stops if a stop signal came.
+
+        Args:
+            name: the unit's key, unique in the run.
+            batch: the test batch it belongs to.
+            part: its order within the batch.
+            rows: per-sample records (`evaluation.store.sample_rows`).
+            payload: the unit's JSON-able summary the results are computed from, or None.
+            started: `time.perf_counter()` when the unit began (its seconds are recorded).
+        """
+        seconds = 0.0 if started is None else time.perf_counter() - started
+        self.unit_store.commit(Unit(name, batch, part, payload, seconds), rows)
+        self.stop_if_requested()
+
+    def stop_if_requested(self) -> None:
+        """Raises `EvaluationStopped` (after the finished units are stored) on a stop signal."""
+        if self._trainer is not None and self.stop_signals.requested(self._trainer):
+            self.stop_signals.stop(self._trainer, self.results_dir)
+
+    def finished_units(self) -> list[Unit]:
+        """This rank's finished units, in the run's order (by batch, then part)."""
+        return self.unit_store.units()
+
+    def unit_rows(self, name: str) -> list[tuple]:
+        """The per-sample rows of one finished unit, in their committed order."""
+        return self.unit_store.rows(name)
 
     @override
     def on_test_batch_start(self, batch: tuple, batch_idx: int, dataloader_idx: int = 0) -> None:
@@ -139,20 +240,31 @@ class MeasurementModule(L.LightningModule):
 
     @rank_zero_only
     def report(self, records: list[dict]) -> None:
-        """Writes the records, the resolved config and figures together; prints the table.
+        """Writes the results and the resolved config, prints the table, then draws figures.
 
-        The files appear in the results directory together or not at all (see
-        `staged_run_files`); every record is also logged to the trainer's loggers.
+        The result files appear in the results directory together or not at all (see
+        `staged_run_files`; the run's lock and the checks before compute keep other runs out);
+        every record is also logged to the trainer's loggers. Figures come last and are
+        best-effort: one that cannot be written (a full disk) is a warning, and the results
+        and the printed table stay.
         """
         config = self._resolved_config()
-        with staged_run_files(self.results_dir, self._config_is_ours) as stage:
+        with staged_run_files(self.results_dir, self._config_is_ours, refuse=False) as stage:
             write_results(stage, records)
             self.write_extra(stage)
             if config is not None and self._config_is_ours:
                 (stage / CONFIG_FILE).write_text(config)
-            self.draw(stage)
         log_records(self._trainer.loggers if self._trainer else [], records)
         self.show(records)
+        try:
+            self.draw(self.results_dir)
+        except Exception as error:  # a figure is never worth the results
+            Console(stderr=True, soft_wrap=True).print(
+                f"[bold yellow]warning:[/] a figure could not be written into "
+                f"{self.results_dir} ({type(error).__name__}: {error}). The results are "
+                "complete; redraw the figures from results.json later.",
+                highlight=False,
+            )
 
     def show(self, records: list[dict]) -> None:
         """Prints the results (rank 0 only, called by `report`)."""

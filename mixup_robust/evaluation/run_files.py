@@ -43,19 +43,30 @@ def refuse_overwrite(directory: Path, config_is_ours: bool = True) -> None:
 
 
 @contextlib.contextmanager
-def staged_run_files(directory: Path, config_is_ours: bool = True) -> Iterator[Path]:
+def staged_run_files(
+    directory: Path, config_is_ours: bool = True, refuse: bool = True
+) -> Iterator[Path]:
     """A private folder to write one run's files into; they appear in `directory` together.
 
     Nothing is visible in `directory` until the block succeeds; then each file is renamed in,
     results.json last, so results.json present means every file of the run is. On any error
     the staged files are removed and `directory` is as before.
+
+    Args:
+        directory: the results directory.
+        config_is_ours: see `run_files_in`.
+        refuse: refuse an earlier run's files (before and after the block); False where the
+            caller holds the directory's lock and checked it before compute (a resumed run
+            replaces the files its killed first start left half renamed in).
     """
     directory.mkdir(parents=True, exist_ok=True)
-    refuse_overwrite(directory, config_is_ours)
+    if refuse:
+        refuse_overwrite(directory, config_is_ours)
     stage = Path(tempfile.mkdtemp(dir=directory, prefix=".staging-"))
     try:
         yield stage
-        refuse_overwrite(directory, config_is_ours)  # another process may have written since
+        if refuse:  # another process may have written since
+            refuse_overwrite(directory, config_is_ours)
         staged = sorted(stage.iterdir(), key=lambda path: path.name == "results.json")
         for path in staged:
             os.chmod(path, umask_mode())

@@ -4,6 +4,7 @@ step), whatever validation did, and a resume from it continues exactly there."""
 import json
 import os
 import signal
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from tests.helpers.cli import (
     run_cli_for_devices,
     run_cli_subprocess,
 )
+from tests.helpers.kills import run_killed
 
 pytestmark = pytest.mark.slow
 
@@ -160,3 +162,39 @@ def test_a_resume_after_sigterm_continues_in_that_epoch_with_no_step_twice(
     weights = [torch.load(p, weights_only=True)["state_dict"] for p in (straight, resumed)]
     for name in weights[0]:
         assert torch.equal(weights[0][name], weights[1][name]), name
+
+
+def test_a_ddp_evaluation_stopped_by_a_signal_resumes_to_one_processs_results(
+    digits_checkpoint, tmp_path
+):
+    """Both ranks get SLURM's warning signal mid-run (as srun sends it to every task)."""
+    config = evaluation_config(tmp_path, digits_checkpoint)
+    one = tmp_path / "one"
+    run_cli_subprocess("test", "--config", config, "--trainer.default_root_dir", tmp_path / "l1",
+                       "--model.init_args.output_dir", one)  # fmt: skip
+    output = tmp_path / "two"
+    args = ("test", "--config", config, "--trainer.default_root_dir", tmp_path / "l2",
+            "--trainer.strategy", "ddp", "--trainer.devices", 2, "--trainer.accelerator", "cpu",
+            "--model.init_args.output_dir", output)  # fmt: skip
+    stopped = run_killed(10, tmp_path / "ledger", *args, signum="SIGUSR1")
+    assert stopped.returncode == SIGTERM_EXIT_STATUS, stopped.stderr[-3000:]
+    assert not (output / "results.json").exists()
+    kept = {rank: rows(output / f"samples-rank{rank}.sqlite") for rank in (0, 1)}
+    assert all(0 < len(kept[rank]) for rank in (0, 1))  # each rank kept its finished units
+    run_cli_subprocess(*args)
+    records = {n: json.loads((d / "results.json").read_text()) for n, d in ((1, one), (2, output))}
+    for first, second in zip(records[1], records[2], strict=True):
+        assert (first["n"], first["defense"], first["attack"]) == (
+            second["n"], second["defense"], second["attack"])  # fmt: skip
+        assert first["accuracy"] == pytest.approx(second["accuracy"], abs=1e-9)
+    resumed = [row for rank in (0, 1) for row in rows(output / f"samples-rank{rank}.sqlite")]
+    assert len(resumed) == len(set(resumed)) == len(rows(one / "samples-rank0.sqlite"))
+    for rank in (0, 1):  # the rows kept at the stop are still there, unchanged
+        assert set(kept[rank]) <= set(rows(output / f"samples-rank{rank}.sqlite"))
+
+
+def rows(path: Path) -> list[tuple]:
+    with sqlite3.connect(path) as connection:
+        return connection.execute(
+            "SELECT sample, trial, defense, attack, correct, prediction FROM samples"
+        ).fetchall()

@@ -89,3 +89,44 @@ def test_adaptive_samples_plot_needs_adaptive_records(tmp_path):
     (tmp_path / "oblivious.json").write_text(json.dumps(records[:1]))
     out = tmp_path / "only"
     assert [p.name for p in draw_all(tmp_path / "oblivious.json", out)] == ["tradeoff.png"]
+
+
+def test_metrics_from_stored_samples_equal_the_live_update_bit_for_bit():
+    """The store's replay (prediction, float32 confidence, detection) gives what the full
+    log-probabilities gave the metrics, to the last bit, over several batches."""
+    from mixup_robust.evaluation.defense.metrics import update_cell_from_samples
+    from mixup_robust.evaluation.store import SAMPLE_FIELDS, sample_rows
+
+    field = {name: number for number, name in enumerate(SAMPLE_FIELDS)}
+
+    generator = torch.Generator().manual_seed(19)
+    for clean in (True, False):
+        live, replayed = cell_metrics(10, clean), cell_metrics(10, clean)
+        for _ in range(4):
+            log_probs = torch.log_softmax(3 * torch.randn(50, 10, generator=generator), dim=1)
+            labels = torch.randint(0, 10, (50,), generator=generator)
+            scores = torch.rand(2, 50, generator=generator) * 2 - 1
+            detection = None if clean else (scores[0][:40], scores[1][10:])
+            update_cell(live, log_probs, labels, detection)
+            # through the store's rows: Python floats, back to float32 tensors
+            rows = sample_rows(
+                50, prediction=log_probs.argmax(1), confidence=log_probs.exp().max(1).values,
+                label=labels, detection=scores[0],
+            )  # fmt: skip
+            confidence = torch.tensor(
+                [row[field["confidence"]] for row in rows], dtype=torch.float32
+            )
+            prediction = torch.tensor([row[field["prediction"]] for row in rows])
+            stored = (
+                None
+                if clean
+                else (
+                    torch.tensor([row[field["detection"]] for row in rows], dtype=torch.float32)[
+                        :40
+                    ],
+                    scores[1][10:],
+                )
+            )
+            update_cell_from_samples(replayed, prediction, confidence, labels, 10, stored)
+        for name, value in live.compute().items():
+            assert torch.equal(value, replayed.compute()[name]), name

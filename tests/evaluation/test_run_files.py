@@ -89,7 +89,9 @@ def test_evaluation_shows_progress_and_logs_every_result(digits_checkpoint, tmp_
     )  # fmt: skip
     progress = cli.model.progress
     assert progress.total == progress.done == 3 * 2  # 3 batches x (clean, PGD-10)
-    assert "batch 3, 6/6 attack steps" in capsys.readouterr().err
+    log = capsys.readouterr().err  # no terminal: one line per step, with the time left
+    assert log.count("evaluation: ") == 6 and "6/6 steps, PGD-10 done" in log
+    assert "left" in log.splitlines()[-1]
     run = Path(cli.trainer.log_dir)
     records = json.loads((run / "results.json").read_text())
     with open(run / "metrics.csv") as file:

@@ -9,12 +9,14 @@ rung's own accuracy and the paired comparisons of the red flags.
 """
 
 import time
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from mixup_robust.attacks import EOTPGD, Attack
 from mixup_robust.defenses import Defense
+from mixup_robust.evaluation.audit.ladder_state import LadderState, RungStep
 from mixup_robust.evaluation.audit.red_flags import GRADIENT_FREE, OBLIVIOUS, WHITE_BOX, RungSpec
 from mixup_robust.evaluation.trials import attack_keys
 from mixup_robust.seeding import Part, seeded_torch_rng
@@ -77,88 +79,113 @@ class Ladder:
         Returns:
             Per defense, a dict of count tensors and `robust`, bool (B,): standing after the
             last rung (the per-sample worst case).
+
+        `DefenseAudit` runs the same steps one at a time (`clean`, `rung`, `probe`), storing
+        each as it ends; this is their composition in one call.
         """
-        n_rungs, batch = len(self.rungs), len(labels)
-        correct = torch.zeros(len(defenses), n_rungs + 1, batch, dtype=torch.bool)
-        attacked = torch.zeros(len(defenses), n_rungs)
-        seconds = torch.zeros(len(defenses), n_rungs, dtype=torch.float64)
-        loss = torch.zeros(len(defenses), n_rungs, 2, dtype=torch.float64)
-        with torch.no_grad():
-            for d, defense in enumerate(defenses):
-                correct[d, 0] = (defense(images, sample_index).argmax(1) == labels).cpu()
-        standing = correct[:, 0].clone()
-        full = full.cpu()
-        first = int(sample_index[0])
-        for k, attack in enumerate(self.rungs, start=1):
-            needed = standing | full
-            oblivious = None
-            if attack.threat_model == "oblivious" and needed.any():
-                start, rows = time.perf_counter(), needed.any(0)
-                with seeded_torch_rng(seed, *attack_keys(trial, k, first), device=images.device):
-                    crafted = attack(classifier, images[rows], labels[rows])
-                oblivious = torch.zeros_like(images)
-                oblivious[rows.to(images.device)] = crafted
-                # One crafting serves every defense: each sample's share of the time is split
-                # evenly among the defenses that need it.
-                share = needed.double() / needed.sum(0).clamp_min(1)
-                seconds[:, k - 1] += share.sum(1) / rows.sum() * (time.perf_counter() - start)
-            for d, defense in enumerate(defenses):
-                rows = needed[d]
-                if not rows.any():
-                    continue
-                on, start = rows.to(images.device), time.perf_counter()
-                if oblivious is not None:
-                    adversarial = oblivious[on]
-                else:
-                    with seeded_torch_rng(
-                        seed, *attack_keys(trial, k, first), device=images.device
-                    ):
-                        with attack.traced_loss() as trace:
-                            adversarial = attack.against_defense(
-                                defense, images[on], labels[on], sample_index[on]
-                            )
-                    if len(trace) > 1:
-                        loss[d, k - 1] += torch.tensor([trace[-1] - trace[0], int(rows.sum())])
-                with torch.no_grad():
-                    right = defense(adversarial, sample_index[on]).argmax(1) == labels[on]
-                seconds[d, k - 1] += time.perf_counter() - start
-                correct[d, k, rows] = right.cpu()
-                attacked[d, k - 1] = rows.sum()
-                standing[d, rows] &= right.cpu()
-        probe_keys = (seed, *attack_keys(trial, Part.UNBOUNDED_PROBE, first))
-        outcomes = []
-        for d, defense in enumerate(defenses):
-            counts = self._counts(correct[d], standing[d], full, attacked[d], loss[d])
-            counts["seconds"] = seconds[d]
-            counts["unbounded"] = self._unbounded(
-                classifier, defense, images, labels, sample_index, full, probe_keys
+        state = LadderState.begin(self.clean(defenses, images, labels, sample_index), full)
+        for k in range(1, len(self.rungs) + 1):
+            step = self.rung(
+                k, classifier, defenses, images, labels, sample_index, state, seed, trial
             )
-            outcomes.append(counts)
-        return outcomes
+            state.add(k, step)
+        unbounded = self.probe(
+            classifier, defenses, images, labels, sample_index, full, seed, trial
+        )
+        return state.outcomes(unbounded)
 
     @staticmethod
-    def _counts(
-        correct: torch.Tensor,
-        standing: torch.Tensor,
+    def clean(
+        defenses: list[Defense], images: torch.Tensor, labels: torch.Tensor,
+        sample_index: torch.Tensor,
+    ) -> torch.Tensor:  # fmt: skip
+        """Step 0: (D, B) bool, whether each defense gets each clean sample right."""
+        with torch.no_grad():
+            return torch.stack(
+                [(d(images, sample_index).argmax(1) == labels).cpu() for d in defenses]
+            )
+
+    def rung(
+        self,
+        k: int,
+        classifier: nn.Module,
+        defenses: list[Defense],
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        sample_index: torch.Tensor,
+        state: LadderState,
+        seed: int,
+        trial: int = 0,
+        on_defense: Callable[[str], None] | None = None,
+    ) -> RungStep:
+        """Rung `k` (1-based) on the samples each defense still needs (standing or full-ladder).
+
+        `on_defense` is told the name of each defense as its part of the rung ends.
+        """
+        attack = self.rungs[k - 1]
+        n_defenses = len(defenses)
+        step = RungStep(
+            torch.zeros(n_defenses, len(labels), dtype=torch.bool),
+            torch.zeros(n_defenses, len(labels), dtype=torch.bool),
+            torch.zeros(n_defenses, dtype=torch.float64),
+            torch.zeros(n_defenses, 2, dtype=torch.float64),
+        )
+        needed = state.standing | state.full
+        first = int(sample_index[0])
+        oblivious = None
+        if attack.threat_model == "oblivious" and needed.any():
+            start, rows = time.perf_counter(), needed.any(0)
+            with seeded_torch_rng(seed, *attack_keys(trial, k, first), device=images.device):
+                crafted = attack(classifier, images[rows], labels[rows])
+            oblivious = torch.zeros_like(images)
+            oblivious[rows.to(images.device)] = crafted
+            # One crafting serves every defense: each sample's share of the time is split
+            # evenly among the defenses that need it.
+            share = needed.double() / needed.sum(0).clamp_min(1)
+            step.seconds += share.sum(1) / rows.sum() * (time.perf_counter() - start)
+        for d, defense in enumerate(defenses):
+            rows = needed[d]
+            if not rows.any():
+                if on_defense is not None:
+                    on_defense(defense.name)  # nothing left to attack: done at once
+                continue
+            on, start = rows.to(images.device), time.perf_counter()
+            if oblivious is not None:
+                adversarial = oblivious[on]
+            else:
+                with seeded_torch_rng(seed, *attack_keys(trial, k, first), device=images.device):
+                    with attack.traced_loss() as trace:
+                        adversarial = attack.against_defense(
+                            defense, images[on], labels[on], sample_index[on]
+                        )
+                if len(trace) > 1:
+                    step.loss[d] += torch.tensor([trace[-1] - trace[0], int(rows.sum())])
+            with torch.no_grad():
+                right = defense(adversarial, sample_index[on]).argmax(1) == labels[on]
+            step.seconds[d] += time.perf_counter() - start
+            step.correct[d, rows] = right.cpu()
+            step.attacked[d] = rows
+            if on_defense is not None:
+                on_defense(defense.name)
+        return step
+
+    def probe(
+        self,
+        classifier: nn.Module,
+        defenses: list[Defense],
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        sample_index: torch.Tensor,
         full: torch.Tensor,
-        attacked: torch.Tensor,
-        loss: torch.Tensor,
-    ) -> dict[str, torch.Tensor]:
-        """Counts of one defense: cumulative survivors, full-ladder accuracies and pairs."""
-        n_steps = correct.shape[0]
-        survivors = correct.clone()
-        for k in range(1, n_steps):
-            survivors[k] &= survivors[k - 1]
-        on_full = correct[:, full].double()
-        return {
-            "samples": torch.tensor([correct.shape[1], int(full.sum())], dtype=torch.float64),
-            "cumulative": survivors.sum(1).double(),
-            "full_correct": on_full.sum(1),
-            "pairs": on_full @ (1 - on_full).T,
-            "attacked": attacked.double(),
-            "loss": loss,
-            "robust": standing,
-        }
+        seed: int,
+        trial: int = 0,
+    ) -> torch.Tensor:
+        """The last step: (D, 2) right answers and samples under the eps = 1 probe."""
+        keys = (seed, *attack_keys(trial, Part.UNBOUNDED_PROBE, int(sample_index[0])))
+        return torch.stack(
+            [self._unbounded(classifier, d, images, labels, sample_index, full.cpu(), keys)
+             for d in defenses]
+        )  # fmt: skip
 
     def _unbounded(
         self,

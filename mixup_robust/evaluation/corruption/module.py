@@ -1,5 +1,7 @@
 """Accuracy under common corruptions (VarMixup paper, Table 4) as a LightningModule."""
 
+import time
+
 import torch
 from rich.table import Table
 from torchmetrics import Metric
@@ -8,8 +10,10 @@ from typing_extensions import override
 from mixup_robust.evaluation.data_contracts import CorruptionStreamsData, required_datamodule
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.evaluation.names import CORRUPTION
+from mixup_robust.evaluation.store import SAMPLE_FIELDS, sample_rows
 
 MEAN = "mean"
+_PREDICTION, _LABEL = SAMPLE_FIELDS.index("prediction"), SAMPLE_FIELDS.index("label")
 
 
 class StreamAccuracy(Metric):
@@ -46,6 +50,7 @@ class CorruptionEvaluation(MeasurementModule):
         image_shape: (C, H, W) of the data (linked; checked against the checkpoint).
         output_dir: where results go; default: the run's log directory.
         seed: unused (the measurement is deterministic); kept for uniform configs.
+        shard: `i/n`: only every n-th test batch from the i-th on (docs/evaluation-store.md).
     """
 
     def __init__(
@@ -55,8 +60,9 @@ class CorruptionEvaluation(MeasurementModule):
         image_shape: tuple[int, int, int] | None = None,
         output_dir: str | None = None,
         seed: int | None = None,
+        shard: str | None = None,
     ) -> None:
-        super().__init__(checkpoint, num_classes, image_shape, output_dir, seed)
+        super().__init__(checkpoint, num_classes, image_shape, output_dir, seed, shard)
         self.save_hyperparameters()
         self.streams: list[tuple[str, int]] = []
 
@@ -75,14 +81,34 @@ class CorruptionEvaluation(MeasurementModule):
 
     @override
     def test_step(self, batch: tuple, batch_idx: int, dataloader_idx: int = 0) -> None:
-        images, labels, _ = batch
+        images, labels, sample_index = batch
         check_images(images)
+        if not self.in_shard(batch_idx):  # another shard's batch
+            return
+        unit = f"stream {dataloader_idx} batch {batch_idx} (sample {int(sample_index[0])})"
+        if self.unit_done(unit):
+            return
+        started = time.perf_counter()
         with torch.no_grad():
-            predictions = self.classifier(images).argmax(dim=1)
-        self.accuracy.update(dataloader_idx, predictions, labels)
+            log_probs = self.classifier(images).log_softmax(dim=1)
+        confidence, predictions = log_probs.exp().max(dim=1)
+        name, severity = self.streams[dataloader_idx]
+        rows = sample_rows(
+            len(labels), slot=list(range(len(labels))), sample=sample_index, trial=0,
+            defense="none", attack=f"{name} severity {severity}", label=labels,
+            correct=predictions == labels, prediction=predictions, confidence=confidence,
+        )  # fmt: skip
+        self.commit_unit(unit, batch_idx, dataloader_idx, rows, {"stream": dataloader_idx}, started)
 
     @override
     def on_test_epoch_end(self) -> None:
+        if not self.ready_to_report():  # a shard, while others are unfinished
+            return
+        for unit in self.finished_units():  # the accuracies come from the store
+            rows = self.unit_rows(unit.name)
+            predictions = torch.tensor([row[_PREDICTION] for row in rows], device=self.device)
+            labels = torch.tensor([row[_LABEL] for row in rows], device=self.device)
+            self.accuracy.update(unit.payload["stream"], predictions, labels)
         correct, total = self.accuracy.compute()
         self.accuracy.reset()
         self.results = corruption_records(self.streams, correct, total, str(self.checkpoint))

@@ -68,3 +68,38 @@ def update_cell(
         both = (torch.cat([negatives, positives]).double().clamp(-1, 1) + 1) / 2
         is_adversarial = torch.cat([torch.zeros_like(negatives), torch.ones_like(positives)])
         metrics["auroc"].update(both, is_adversarial.long())
+
+
+def update_cell_from_samples(
+    metrics: MetricCollection,
+    predictions: torch.Tensor,
+    confidences: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    detection: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> None:
+    """`update_cell` from stored per-sample values instead of the log-probabilities.
+
+    The calibration error needs only each input's top probability and whether its class is
+    right, so a row holding the confidence at the prediction gives the metric what the full
+    probabilities gave it; accuracy, count and AUROC take the same tensors as `update_cell`.
+
+    Args:
+        metrics: the cell's metrics, from `cell_metrics`.
+        predictions: (B,) predicted classes.
+        confidences: (B,) float32 probability of each prediction.
+        labels: (B,) true classes.
+        num_classes: classes of the data.
+        detection: as in `update_cell`.
+    """
+    metrics["accuracy"].update(predictions, labels)
+    metrics["n"].update(torch.tensor(float(len(labels)), device=labels.device))
+    if "ece" in metrics:
+        probabilities = torch.zeros(len(labels), num_classes, device=labels.device)
+        probabilities.scatter_(1, predictions[:, None], confidences[:, None])
+        metrics["ece"].update(probabilities, labels)
+    if "auroc" in metrics and detection is not None:
+        negatives, positives = detection
+        both = (torch.cat([negatives, positives]).double().clamp(-1, 1) + 1) / 2
+        is_adversarial = torch.cat([torch.zeros_like(negatives), torch.ones_like(positives)])
+        metrics["auroc"].update(both, is_adversarial.long())

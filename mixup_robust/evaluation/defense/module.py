@@ -1,5 +1,6 @@
 """The defense-evaluation LightningModule: every defense under every attack, in `test`."""
 
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
@@ -7,6 +8,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchmetrics import MetricCollection
 from typing_extensions import override
 
 from mixup_robust.attacks import Attack, require_gradients
@@ -14,14 +16,15 @@ from mixup_robust.checkpoints.external import ExternalClassifier
 from mixup_robust.defenses import Defense, NoDefense
 from mixup_robust.evaluation.binding import bind_defenses
 from mixup_robust.evaluation.defense.figures import draw_all
-from mixup_robust.evaluation.defense.metrics import cell_metrics, detection_scores, update_cell
-from mixup_robust.evaluation.defense.progress import AttackProgress
+from mixup_robust.evaluation.defense.metrics import cell_metrics, detection_scores
+from mixup_robust.evaluation.defense.replay import replay_unit, scored_rows
 from mixup_robust.evaluation.defense.scoring import DefenseScores, ScoredBatch
 from mixup_robust.evaluation.defense.sweep import ParameterSweep
 from mixup_robust.evaluation.defense.tables import print_table
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.evaluation.names import CLEAN, check_unique_names
 from mixup_robust.evaluation.predictions import prediction_columns
+from mixup_robust.evaluation.progress import AttackProgress
 from mixup_robust.evaluation.trials import (
     attack_keys,
     defense_trial,
@@ -60,6 +63,8 @@ class DefenseEvaluation(MeasurementModule):
             mean over the trials and `<metric>_std` (sample std), and trials.csv keeps every
             trial's values (the VarMixup paper: mean +- std over 10 trials). Trial 0 is the
             single-trial run.
+        shard: `i/n`: only every n-th test batch from the i-th on; the last shard to finish
+            writes the results of all (see `MeasurementModule`, docs/evaluation-store.md).
     """
 
     def __init__(
@@ -75,8 +80,9 @@ class DefenseEvaluation(MeasurementModule):
         output_dir: str | None = None,
         seed: int | None = None,
         trials: int = 1,
+        shard: str | None = None,
     ) -> None:
-        super().__init__(checkpoint, num_classes, image_shape, output_dir, seed)
+        super().__init__(checkpoint, num_classes, image_shape, output_dir, seed, shard)
         self.save_hyperparameters()
         if trials < 1:
             raise ValueError(f"trials={trials}; an evaluation needs at least one trial.")
@@ -118,36 +124,52 @@ class DefenseEvaluation(MeasurementModule):
     # ------------------------------------------------------------------ test loop
     @override
     def on_test_start(self) -> None:
-        units = 1 + sum(
+        self.progress.start(self.trainer, self._steps_per_trial() * self.trials)
+
+    def _steps_per_trial(self) -> int:
+        return 1 + sum(
             1 if a.threat_model == "oblivious" else len(self.defenses) for a in self.attacks
         )
-        self.progress.start(self.trainer, units * self.trials)
 
     @override
     def test_step(self, batch: tuple, batch_idx: int) -> None:
         images, labels, sample_index = batch
         check_images(images)
+        if not self.in_shard(batch_idx):  # another shard's batch
+            self.progress.skip(self._steps_per_trial() * self.trials)
+            return
         for trial in range(self.trials):
+            unit = f"batch {batch_idx} (sample {int(sample_index[0])}) trial {trial}"
+            if self.unit_done(unit):  # finished by the run this one resumes
+                self.progress.skip(self._steps_per_trial())
+                continue
+            started, rows = time.perf_counter(), []
             with defense_trial(self.defenses, trial):
-                self._test_trial(ScoredBatch(images, labels, sample_index, trial=trial))
-        self.progress.end_batch(batch_idx)
+                self._test_trial(ScoredBatch(images, labels, sample_index, trial=trial), rows)
+            self.commit_unit(unit, batch_idx, trial, rows, started=started)
 
-    def _test_trial(self, batch: ScoredBatch) -> None:
-        """Every defense under every attack on the clean `batch`, with its trial's draws."""
-        clean = self._score_defenses(batch)
+    def _test_trial(self, batch: ScoredBatch, rows: list[tuple]) -> None:
+        """Every defense under every attack on the clean `batch`, with its trial's draws.
+
+        Appends the per-sample rows of every scoring to `rows`.
+        """
+        clean = self._score_defenses(batch, rows)
         self.progress.advance(CLEAN)
         for number, attack in enumerate(self.attacks, start=1):
             require_gradients("DefenseEvaluation")
+            started = time.perf_counter()
             if attack.threat_model == "oblivious":
                 adversarial = self._craft(attack, number, batch)
-                self._score_defenses(replace(batch, images=adversarial, attack=number), clean)
+                attacked = replace(batch, images=adversarial, attack=number)
+                self._score_defenses(attacked, rows, clean, started=started)
                 self.progress.advance(attack.name)
                 continue
             for defense_number, defense in enumerate(self.defenses):
                 adversarial = self._craft(attack, number, batch, defense)
                 attacked = replace(batch, images=adversarial, attack=number)
-                self._score_defenses(attacked, clean, only=defense_number)
+                self._score_defenses(attacked, rows, clean, only=defense_number, started=started)
                 self.progress.advance(f"{attack.name} on {defense.name}")
+                started = time.perf_counter()
 
     def _craft(
         self, attack: Attack, number: int, clean: ScoredBatch, defense: Defense | None = None
@@ -162,36 +184,39 @@ class DefenseEvaluation(MeasurementModule):
             return attack.against_defense(defense, images, labels, sample_index)
 
     def _score_defenses(
-        self, batch: ScoredBatch, clean: DefenseScores | None = None, only: int | None = None
+        self,
+        batch: ScoredBatch,
+        rows: list[tuple],
+        clean: DefenseScores | None = None,
+        only: int | None = None,
+        started: float | None = None,
     ) -> DefenseScores:
-        """Updates every defense's metrics (or only defense number `only`'s) on one batch.
+        """Scores every defense (or only defense number `only`) on one batch.
 
-        Returns the defenses' detection scores and which inputs the bare classifier gets right.
-        Detection compares the `clean` batch's inputs with the attacked ones; with
-        `detection_on: successful` only clean inputs the classifier gets right and adversarial
-        inputs that turn a right prediction wrong take part (the usual protocol of detection
-        papers).
+        Appends one row per defense and sample to `rows` (`defense.replay.scored_rows`): the
+        metrics are computed from them at the end. Returns the defenses' detection scores and
+        which inputs the bare classifier gets right (what the attacked batches' detection
+        AUROC compares with: see `replay_unit`).
         """
-        scores = []
+        started = time.perf_counter() if started is None else started
+        scores, scored = [], []
         with torch.no_grad():
             plain = F.log_softmax(self.classifier(batch.images), dim=1)
             correct = plain.argmax(dim=1) == batch.labels
-            negatives = positives = None
-            if clean is not None:
-                negatives, positives = torch.ones_like(correct), torch.ones_like(correct)
-                if self.detection_on == "successful":
-                    negatives, positives = clean.correct, clean.correct & ~correct
             for number, defense in enumerate(self.defenses):
                 if only is not None and number != only:
                     scores.append(None)
                     continue
                 log_probs = defense(batch.images, batch.sample_index)
                 scores.append(detection_scores(plain, log_probs, isinstance(defense, NoDefense)))
-                detection = None
-                if clean is not None:
-                    detection = (clean.detection[number][negatives], scores[-1][positives])
-                metrics = self.metrics[self._key(number, batch.attack, batch.trial)]
-                update_cell(metrics, log_probs, batch.labels, detection)
+                scored.append((defense.name, log_probs, scores[-1]))
+        attack = CLEAN if batch.attack == 0 else self.attacks[batch.attack - 1].name
+        share = (time.perf_counter() - started) / (len(scored) * len(batch.labels))
+        for name, log_probs, detection in scored:
+            rows += scored_rows(
+                name, attack, batch.trial, log_probs, batch.labels, batch.sample_index,
+                detection, correct, share,
+            )  # fmt: skip
         return DefenseScores(scores, correct)
 
     def predict_step(self, batch: tuple, batch_idx: int) -> dict[str, torch.Tensor]:
@@ -207,12 +232,31 @@ class DefenseEvaluation(MeasurementModule):
     @override
     def on_test_epoch_end(self) -> None:
         self.progress.stop()
+        if not self.ready_to_report():  # a shard, while others are unfinished
+            return
+        self._replay()
         per_trial = [self._records(trial) for trial in range(self.trials)]
         self.results = per_trial[0] if self.trials == 1 else summarize_trials(per_trial)
         for metrics in self.metrics.values():
             metrics.reset()
         self._per_trial = per_trial
         self.report(self.results)
+
+    def _replay(self) -> None:
+        """Computes the metrics from the store: every finished unit's rows, in the run's order."""
+        defense_number = {d.name: n for n, d in enumerate(self.defenses)}
+        attack_number = {a: n for n, a in enumerate([CLEAN, *(a.name for a in self.attacks)])}
+        for unit in self.finished_units():
+            trial = unit.part
+
+            def cell(defense: str, attack: str, trial: int = trial) -> MetricCollection:
+                key = self._key(defense_number[defense], attack_number[attack], trial)
+                return self.metrics[key]
+
+            replay_unit(
+                self.unit_rows(unit.name), cell, CLEAN, self.trained["num_classes"],
+                self.detection_on == "successful", self.device,
+            )  # fmt: skip
 
     def _records(self, trial: int = 0) -> list[dict]:
         records = []

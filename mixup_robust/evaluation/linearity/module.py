@@ -1,5 +1,6 @@
 """The local-linearity measurement (VarMixup paper, Fig. 4) as a LightningModule."""
 
+import time
 from pathlib import Path
 
 import torch
@@ -14,7 +15,10 @@ from mixup_robust.evaluation.linearity.figures import plot_local_linearity
 from mixup_robust.evaluation.linearity.local_linearity import local_linearity_error
 from mixup_robust.evaluation.measurement import MeasurementModule, check_images
 from mixup_robust.evaluation.names import LOCAL_LINEARITY
+from mixup_robust.evaluation.store import SAMPLE_FIELDS, sample_rows
 from mixup_robust.seeding import Stream, keyed_uniform
+
+_VALUE, _ATTACK = SAMPLE_FIELDS.index("value"), SAMPLE_FIELDS.index("attack")
 
 
 class LocalLinearityEvaluation(MeasurementModule):
@@ -36,6 +40,7 @@ class LocalLinearityEvaluation(MeasurementModule):
         image_shape: (C, H, W) of the data (linked; checked against the checkpoint).
         output_dir: where results go; default: the run's log directory.
         seed: seed of the random starts.
+        shard: `i/n`: only every n-th test batch from the i-th on (docs/evaluation-store.md).
     """
 
     def __init__(
@@ -49,8 +54,9 @@ class LocalLinearityEvaluation(MeasurementModule):
         image_shape: tuple[int, int, int] | None = None,
         output_dir: str | None = None,
         seed: int | None = None,
+        shard: str | None = None,
     ) -> None:
-        super().__init__(checkpoint, num_classes, image_shape, output_dir, seed)
+        super().__init__(checkpoint, num_classes, image_shape, output_dir, seed, shard)
         self.save_hyperparameters()
         budgets = ["2/255", "4/255", "8/255", "16/255"] if eps is None else eps
         if not budgets:
@@ -68,7 +74,13 @@ class LocalLinearityEvaluation(MeasurementModule):
     def test_step(self, batch: tuple, batch_idx: int) -> None:
         images, labels, sample_index = batch
         check_images(images)
+        if not self.in_shard(batch_idx):  # another shard's batch
+            return
         require_gradients("LocalLinearityEvaluation")
+        unit = f"batch {batch_idx} (sample {int(sample_index[0])})"
+        if self.unit_done(unit):
+            return
+        started, rows = time.perf_counter(), []
         for number, eps in enumerate(self.eps):
             errors = local_linearity_error(
                 self.classifier,
@@ -79,8 +91,23 @@ class LocalLinearityEvaluation(MeasurementModule):
                 step_size=self.relative_step_size * eps,
                 start=self._start(images, sample_index, number),
             )
-            self.sums[number].update(errors.double().sum())
-            self.counts[number].update(torch.tensor(float(len(errors)), dtype=torch.float64))
+            rows += sample_rows(
+                len(labels), slot=list(range(len(labels))), sample=sample_index, trial=0,
+                defense="none", attack=f"eps {number}", label=labels, value=errors,
+            )  # fmt: skip
+        self.commit_unit(unit, batch_idx, 0, rows, started=started)
+
+    def _replay(self) -> None:
+        """Adds every stored batch's errors to the sums, per eps, in the run's order."""
+        for unit in self.finished_units():
+            rows = self.unit_rows(unit.name)
+            for number in range(len(self.eps)):
+                attack = f"eps {number}"
+                errors = torch.tensor(
+                    [row[_VALUE] for row in rows if row[_ATTACK] == attack], dtype=torch.float32
+                )
+                self.sums[number].update(errors.double().sum())
+                self.counts[number].update(torch.tensor(float(len(errors)), dtype=torch.float64))
 
     def _start(self, images: torch.Tensor, sample_index: torch.Tensor, number: int) -> torch.Tensor:
         """Random-start draws in [-1, 1], keyed on (seed, sample, eps number, element)."""
@@ -92,6 +119,9 @@ class LocalLinearityEvaluation(MeasurementModule):
 
     @override
     def on_test_epoch_end(self) -> None:
+        if not self.ready_to_report():  # a shard, while others are unfinished
+            return
+        self._replay()
         self.results = self._records()
         for metric in [*self.sums, *self.counts]:
             metric.reset()
