@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SUMMARY = re.compile(r"=+ (.*(passed|failed).*) in [\d.]+s")
+# pytest -q ends with "1256 passed, 124 warnings in 1159.30s (0:19:19)", with or without "=".
+SUMMARY = re.compile(r"^=*\s*(\d+ (?:passed|failed).*?) in [\d.]+s", re.MULTILINE)
 
 
 def run_suite(root: Path, pytest_args: list[str]) -> tuple[float, str, tuple[float, float]]:
@@ -35,7 +36,8 @@ def run_suite(root: Path, pytest_args: list[str]) -> tuple[float, str, tuple[flo
     )  # fmt: skip
     seconds = time.perf_counter() - start
     found = SUMMARY.findall(done.stdout)
-    summary = found[-1][0] if found else f"no summary (exit {done.returncode})"
+    summary = found[-1] if found else "no summary"
+    summary = f"{summary} (exit {done.returncode})"
     return seconds, summary, (load_before, os.getloadavg()[0])
 
 

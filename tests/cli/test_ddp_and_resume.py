@@ -193,6 +193,33 @@ def test_a_ddp_evaluation_stopped_by_a_signal_resumes_to_one_processs_results(
         assert set(kept[rank]) <= set(rows(output / f"samples-rank{rank}.sqlite"))
 
 
+def test_a_killed_ddp_evaluation_resumes_to_one_processs_results(digits_checkpoint, tmp_path):
+    """Both ranks SIGKILLed mid-run (a job killed without warning), then the same command."""
+    config = evaluation_config(tmp_path, digits_checkpoint)
+    one = tmp_path / "one"
+    run_cli_subprocess("test", "--config", config, "--trainer.default_root_dir", tmp_path / "l1",
+                       "--model.init_args.output_dir", one)  # fmt: skip
+    output = tmp_path / "two"
+    args = ("test", "--config", config, "--trainer.default_root_dir", tmp_path / "l2",
+            "--trainer.strategy", "ddp", "--trainer.devices", 2, "--trainer.accelerator", "cpu",
+            "--model.init_args.output_dir", output)  # fmt: skip
+    killed = run_killed(10, tmp_path / "ledger", *args)  # each rank at its 10th defense call
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    assert not (output / "results.json").exists()
+    kept = {rank: rows(output / f"samples-rank{rank}.sqlite") for rank in (0, 1)}
+    assert any(kept.values())  # finished units survived the kill
+    run_cli_subprocess(*args)
+    records = {n: json.loads((d / "results.json").read_text()) for n, d in ((1, one), (2, output))}
+    for first, second in zip(records[1], records[2], strict=True):
+        assert (first["n"], first["defense"], first["attack"]) == (
+            second["n"], second["defense"], second["attack"])  # fmt: skip
+        assert first["accuracy"] == pytest.approx(second["accuracy"], abs=1e-9)
+    resumed = [row for rank in (0, 1) for row in rows(output / f"samples-rank{rank}.sqlite")]
+    assert len(resumed) == len(set(resumed)) == len(rows(one / "samples-rank0.sqlite"))
+    for rank in (0, 1):  # the rows kept at the kill are still there, unchanged
+        assert set(kept[rank]) <= set(rows(output / f"samples-rank{rank}.sqlite"))
+
+
 def rows(path: Path) -> list[tuple]:
     with sqlite3.connect(path) as connection:
         return connection.execute(
