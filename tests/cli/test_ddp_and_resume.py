@@ -168,7 +168,24 @@ def test_a_ddp_evaluation_stopped_by_a_signal_resumes_to_one_processs_results(
     digits_checkpoint, tmp_path
 ):
     """Both ranks get SLURM's warning signal mid-run (as srun sends it to every task)."""
-    config = evaluation_config(tmp_path, digits_checkpoint)
+    stopped = stop_ddp_then_resume(digits_checkpoint, tmp_path, "SIGUSR1")
+    assert stopped.returncode == SIGTERM_EXIT_STATUS, stopped.stderr[-3000:]
+
+
+def test_a_killed_ddp_evaluation_resumes_to_one_processs_results(digits_checkpoint, tmp_path):
+    """Both ranks SIGKILLed mid-run (a job killed without warning), then the same command."""
+    killed = stop_ddp_then_resume(digits_checkpoint, tmp_path, "SIGKILL")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+
+
+def stop_ddp_then_resume(checkpoint: Path, tmp_path: Path, signum: str):
+    """A 2-rank evaluation, each rank sent `signum` at its 10th defense call, then rerun.
+
+    Checks that the stopped run kept each rank's finished units and wrote no results, and that
+    the rerun equals one process's results with every sample stored once and the kept rows
+    unchanged. Returns the stopped run's process for its exit status.
+    """
+    config = evaluation_config(tmp_path, checkpoint)
     one = tmp_path / "one"
     run_cli_subprocess("test", "--config", config, "--trainer.default_root_dir", tmp_path / "l1",
                        "--model.init_args.output_dir", one)  # fmt: skip
@@ -176,8 +193,7 @@ def test_a_ddp_evaluation_stopped_by_a_signal_resumes_to_one_processs_results(
     args = ("test", "--config", config, "--trainer.default_root_dir", tmp_path / "l2",
             "--trainer.strategy", "ddp", "--trainer.devices", 2, "--trainer.accelerator", "cpu",
             "--model.init_args.output_dir", output)  # fmt: skip
-    stopped = run_killed(10, tmp_path / "ledger", *args, signum="SIGUSR1")
-    assert stopped.returncode == SIGTERM_EXIT_STATUS, stopped.stderr[-3000:]
+    stopped = run_killed(10, tmp_path / "ledger", *args, signum=signum)
     assert not (output / "results.json").exists()
     kept = {rank: rows(output / f"samples-rank{rank}.sqlite") for rank in (0, 1)}
     assert all(0 < len(kept[rank]) for rank in (0, 1))  # each rank kept its finished units
@@ -191,33 +207,7 @@ def test_a_ddp_evaluation_stopped_by_a_signal_resumes_to_one_processs_results(
     assert len(resumed) == len(set(resumed)) == len(rows(one / "samples-rank0.sqlite"))
     for rank in (0, 1):  # the rows kept at the stop are still there, unchanged
         assert set(kept[rank]) <= set(rows(output / f"samples-rank{rank}.sqlite"))
-
-
-def test_a_killed_ddp_evaluation_resumes_to_one_processs_results(digits_checkpoint, tmp_path):
-    """Both ranks SIGKILLed mid-run (a job killed without warning), then the same command."""
-    config = evaluation_config(tmp_path, digits_checkpoint)
-    one = tmp_path / "one"
-    run_cli_subprocess("test", "--config", config, "--trainer.default_root_dir", tmp_path / "l1",
-                       "--model.init_args.output_dir", one)  # fmt: skip
-    output = tmp_path / "two"
-    args = ("test", "--config", config, "--trainer.default_root_dir", tmp_path / "l2",
-            "--trainer.strategy", "ddp", "--trainer.devices", 2, "--trainer.accelerator", "cpu",
-            "--model.init_args.output_dir", output)  # fmt: skip
-    killed = run_killed(10, tmp_path / "ledger", *args)  # each rank at its 10th defense call
-    assert killed.returncode == -9, killed.stderr[-3000:]
-    assert not (output / "results.json").exists()
-    kept = {rank: rows(output / f"samples-rank{rank}.sqlite") for rank in (0, 1)}
-    assert any(kept.values())  # finished units survived the kill
-    run_cli_subprocess(*args)
-    records = {n: json.loads((d / "results.json").read_text()) for n, d in ((1, one), (2, output))}
-    for first, second in zip(records[1], records[2], strict=True):
-        assert (first["n"], first["defense"], first["attack"]) == (
-            second["n"], second["defense"], second["attack"])  # fmt: skip
-        assert first["accuracy"] == pytest.approx(second["accuracy"], abs=1e-9)
-    resumed = [row for rank in (0, 1) for row in rows(output / f"samples-rank{rank}.sqlite")]
-    assert len(resumed) == len(set(resumed)) == len(rows(one / "samples-rank0.sqlite"))
-    for rank in (0, 1):  # the rows kept at the kill are still there, unchanged
-        assert set(kept[rank]) <= set(rows(output / f"samples-rank{rank}.sqlite"))
+    return stopped
 
 
 def rows(path: Path) -> list[tuple]:
